@@ -1,0 +1,45 @@
+# Jauge: `make run` (everything, embedded defaults) and `make test` (the whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export GENERIC_WEBHOOK_SECRET ?= jauge-dev-secret
+export PORT
+
+.PHONY: run test lint bench install clean
+
+$(VENV)/installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/installed
+
+run: $(VENV)/installed
+	mkdir -p var/broker/queue var/broker/control
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo
+	@echo "  Jauge is starting: web + Celery worker + beat (Ctrl-C stops all)."
+	@echo "  Donation page    http://127.0.0.1:$(PORT)/c/mai-juin-2023/"
+	@echo "  Progress JSON    http://127.0.0.1:$(PORT)/api/campaigns/mai-juin-2023/progress.json"
+	@echo "  Health           http://127.0.0.1:$(PORT)/healthz"
+	@echo "  Admin            http://127.0.0.1:$(PORT)/admin/  (python manage.py createsuperuser)"
+	@echo "  Test webhook     $(PY) scripts/send_webhook.py --amount 25"
+	@echo
+	exec $(VENV)/bin/honcho -f Procfile start
+
+test: $(VENV)/installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/installed
+	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/installed
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf var staticfiles .pytest_cache

@@ -1,0 +1,64 @@
+"""What every payment provider gives Jauge: verified webhooks turned into normalized events.
+
+A provider module subclasses `PaymentProvider`; the intake service only ever sees
+`NormalizedEvent`s, so Stripe, the generic webhook and the sandbox share one code path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+from django.http import HttpRequest
+
+
+class PayloadError(Exception):
+    """Signed but unusable body: answer 400 naming the field, store nothing."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+class EventError(Exception):
+    """A stored event that cannot be applied (unknown campaign, mismatch): kept, shown, retryable."""
+
+
+SUCCEEDED = "succeeded"
+REFUNDED = "refunded"
+FAILED = "failed"
+IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class NormalizedEvent:
+    event_id: str
+    kind: str  # SUCCEEDED | REFUNDED | FAILED | IGNORED
+    donation_external_id: str = ""
+    campaign_slug: str = ""
+    amount_minor: int = 0
+    currency: str = ""
+    donor_name: str = ""
+    donor_email: str = ""
+    anonymous: bool = False
+    occurred_at: datetime | None = None
+    # Optional: a pledge reference that ties the event to a pending Donation.
+    reference: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class PaymentProvider:
+    identifier: ClassVar[str]
+    # The Donation.source that (source, external_id) idempotency keys use.
+    source: ClassVar[str]
+    # Header names worth keeping next to the raw body (for editors and audits).
+    kept_headers: ClassVar[tuple[str, ...]] = ()
+
+    def verify(self, request: HttpRequest) -> None:
+        """Raise SignatureError unless the request is authentic."""
+        raise NotImplementedError
+
+    def parse(self, body: bytes) -> NormalizedEvent:
+        """Validate a verified body; raise PayloadError naming the bad field."""
+        raise NotImplementedError

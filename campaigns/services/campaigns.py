@@ -1,0 +1,30 @@
+"""Campaign writes: anything that changes what banners show republishes the snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from campaigns import selectors
+from campaigns.models import Campaign, CampaignTotal
+from campaigns.services.ledger import progress_changed
+
+
+def campaign_changed(*, campaign_id: int) -> None:
+    """Call in the transaction that saved a campaign (admin, seed): banners follow on commit."""
+
+    def publish() -> None:
+        selectors.campaign_current_forget()
+        progress_changed(campaign_id=campaign_id)
+
+    transaction.on_commit(publish)
+
+
+def campaign_upsert(*, slug: str, defaults: dict[str, Any]) -> tuple[Campaign, bool]:
+    """Create or update a campaign by slug, with its counter row."""
+    with transaction.atomic():
+        campaign, created = Campaign.objects.update_or_create(slug=slug, defaults=defaults)
+        CampaignTotal.objects.get_or_create(campaign=campaign)
+        campaign_changed(campaign_id=campaign.pk)
+    return campaign, created

@@ -1,0 +1,213 @@
+"""Webhook intake: store the raw event first, apply it later in a worker, exactly once.
+
+Applying is order-independent: a refund that arrives before its donation's success is
+deferred and applied in the success's transaction, so any delivery order ends the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign, Donation, PaymentEvent
+from campaigns.providers import get_provider
+from campaigns.providers.base import (
+    FAILED,
+    IGNORED,
+    REFUNDED,
+    SUCCEEDED,
+    EventError,
+    NormalizedEvent,
+    PayloadError,
+)
+from campaigns.services import ledger
+
+logger = logging.getLogger(__name__)
+
+
+def payment_event_receive(
+    *, provider: str, event: NormalizedEvent, body: bytes, headers: dict[str, str]
+) -> tuple[PaymentEvent, bool]:
+    """Commit the raw event (idempotent on provider + event id); enqueue its processing."""
+    from campaigns.tasks import enqueue_event
+
+    try:
+        with transaction.atomic():
+            stored = PaymentEvent.objects.create(
+                provider=provider,
+                event_id=event.event_id,
+                event_type=event.kind,
+                donation_external_id=event.donation_external_id,
+                body=body.decode("utf-8"),
+                headers=headers,
+            )
+    except IntegrityError:
+        return PaymentEvent.objects.get(provider=provider, event_id=event.event_id), False
+    transaction.on_commit(lambda: enqueue_event(stored.pk))
+    return stored, True
+
+
+def _find_donation(provider_source: str, event: NormalizedEvent) -> Donation | None:
+    donation = Donation.objects.filter(source=provider_source, external_id=event.donation_external_id).first()
+    if donation is None and event.reference:
+        donation = Donation.objects.filter(reference=event.reference).first()
+    return donation
+
+
+def _apply_succeeded(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str) -> str:
+    donation = _find_donation(source, parsed)
+    if donation is None:
+        donation, _ = ledger.donation_create(
+            campaign=campaign,
+            source=source,
+            external_id=parsed.donation_external_id,
+            amount_minor=parsed.amount_minor,
+            currency=parsed.currency,
+            donor_name=parsed.donor_name,
+            donor_email=parsed.donor_email,
+            anonymous=parsed.anonymous,
+            occurred_at=parsed.occurred_at,
+        )
+    elif donation.campaign_id != campaign.pk:
+        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
+    elif (donation.amount_minor, donation.currency) != (parsed.amount_minor, parsed.currency):
+        raise EventError(
+            f"amount mismatch: event says {parsed.amount_minor} {parsed.currency}, "
+            f"donation {donation} expects {donation.amount_minor} {donation.currency}"
+        )
+    event.donation = donation
+    ledger.donation_confirm(donation_id=donation.pk, at=parsed.occurred_at or timezone.now())
+    _apply_deferred_refunds(event.provider, donation)
+    return PaymentEvent.Status.PROCESSED
+
+
+def _apply_deferred_refunds(provider: str, donation: Donation) -> None:
+    deferred = PaymentEvent.objects.select_for_update().filter(
+        provider=provider,
+        donation_external_id=donation.external_id,
+        status=PaymentEvent.Status.DEFERRED,
+    )
+    handler = get_provider(provider)
+    for refund_event in deferred.order_by("received_at", "pk"):
+        parsed = handler.parse(refund_event.body.encode())
+        ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=refund_event.event_id)
+        refund_event.status = PaymentEvent.Status.PROCESSED
+        refund_event.processed_at = timezone.now()
+        refund_event.donation = donation
+        refund_event.last_error = ""
+        refund_event.save(update_fields=["status", "processed_at", "donation", "last_error"])
+
+
+def _apply_refunded(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str) -> str:
+    donation = _find_donation(source, parsed)
+    if donation is None or donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
+        event.last_error = "waiting for the donation's success event"
+        return PaymentEvent.Status.DEFERRED
+    if donation.campaign_id != campaign.pk:
+        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
+    event.donation = donation
+    applied = ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=event.event_id)
+    if applied < parsed.amount_minor:
+        event.last_error = f"refund capped at {applied}: only that much was left on the donation"
+    return PaymentEvent.Status.PROCESSED
+
+
+def _apply_failed(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str) -> str:
+    donation = _find_donation(source, parsed)
+    if donation is None:
+        donation, _ = ledger.donation_create(
+            campaign=campaign,
+            source=source,
+            external_id=parsed.donation_external_id,
+            amount_minor=parsed.amount_minor,
+            currency=parsed.currency,
+            donor_name=parsed.donor_name,
+            donor_email=parsed.donor_email,
+            anonymous=parsed.anonymous,
+            occurred_at=parsed.occurred_at,
+        )
+    event.donation = donation
+    if donation.status != Donation.Status.PENDING:
+        event.last_error = f"ignored: donation is already {donation.status}"
+    ledger.donation_fail(donation_id=donation.pk)
+    return PaymentEvent.Status.PROCESSED
+
+
+_APPLY = {SUCCEEDED: _apply_succeeded, REFUNDED: _apply_refunded, FAILED: _apply_failed}
+
+
+def _apply(event: PaymentEvent) -> str:
+    handler = get_provider(event.provider)
+    if handler is None:
+        raise EventError(f"unknown provider {event.provider!r}")
+    try:
+        parsed = handler.parse(event.body.encode())
+    except PayloadError as exc:
+        raise EventError(f"unusable payload: {exc}") from None
+    if parsed.kind == IGNORED:
+        return PaymentEvent.Status.PROCESSED
+    campaign = Campaign.objects.filter(slug=parsed.campaign_slug).first()
+    if campaign is None:
+        raise EventError(f"unknown campaign {parsed.campaign_slug!r}")
+    if parsed.currency != campaign.currency:
+        raise EventError(
+            f"currency mismatch: event in {parsed.currency}, campaign {campaign.slug!r} in {campaign.currency}"
+        )
+    # Lock order: event (held by the caller) → campaign total → donation.
+    ledger.total_lock(campaign_id=campaign.pk)
+    return _APPLY[parsed.kind](event, parsed, campaign, handler.source)
+
+
+def payment_event_process(*, event_id: int) -> PaymentEvent:
+    """Apply one stored event. Safe to run twice, concurrently or after a crash."""
+    with transaction.atomic():
+        event = PaymentEvent.objects.select_for_update().get(pk=event_id)
+        if event.status != PaymentEvent.Status.RECEIVED:
+            return event
+        event.attempts += 1
+        event.last_error = ""
+        try:
+            # A savepoint: a business error undoes any partial money move, keeps the event.
+            with transaction.atomic():
+                event.status = _apply(event)
+        except (EventError, ledger.LedgerError) as exc:
+            event.status = PaymentEvent.Status.FAILED
+            event.last_error = str(exc)
+            event.donation = None
+            logger.warning("payment event %s failed: %s", event, exc)
+        event.processed_at = timezone.now() if event.status != PaymentEvent.Status.DEFERRED else None
+        event.save(update_fields=["status", "attempts", "last_error", "processed_at", "donation"])
+    return event
+
+
+def payment_event_retry(*, event_id: int) -> PaymentEvent:
+    """An editor's retry of a failed event: back to `received`, then enqueued."""
+    from campaigns.tasks import enqueue_event
+
+    with transaction.atomic():
+        updated = PaymentEvent.objects.filter(pk=event_id, status=PaymentEvent.Status.FAILED).update(
+            status=PaymentEvent.Status.RECEIVED, last_error=""
+        )
+        if updated:
+            transaction.on_commit(lambda: enqueue_event(event_id))
+    return PaymentEvent.objects.get(pk=event_id)
+
+
+def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
+    """Re-enqueue events still `received` after a while: the broker lost them, or a worker died."""
+    from campaigns.tasks import enqueue_event
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        PaymentEvent.objects.filter(status=PaymentEvent.Status.RECEIVED, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:5000]
+    )
+    for event_id in ids:
+        enqueue_event(event_id)
+    if ids:
+        logger.info("sweeper re-enqueued %d unprocessed payment events", len(ids))
+    return ids

@@ -1,0 +1,238 @@
+"""Money moves: the Donation state machine, the append-only ledger and the CampaignTotal counter.
+
+Every function here runs in one transaction and takes the campaign's CampaignTotal row lock
+first, then the donation's: writers of one campaign queue on that lock, so concurrent workers
+never lose an update, and the fixed lock order (event → total → donation) rules out deadlocks.
+
+Counting rules (the reconcile service recomputes them the same way from the ledger):
+- total_minor = Σ ledger deltas;
+- donation_count = donations whose Σ ledger deltas is > 0;
+- donor_count = distinct donor keys among those donations;
+- pending_minor = amount of pending pledges that promise money (bank transfers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry
+
+# Pledges from these sources are promised money shown as "pending" until they are matched.
+PENDING_SOURCES = frozenset({Donation.Source.BANK})
+
+
+class LedgerError(Exception):
+    """A money change that the state machine refuses (the message says why)."""
+
+
+def donor_key_for(*, email: str) -> str:
+    """One donor per e-mail address (keyed hash, so the key itself is no personal data)."""
+    if email:
+        digest = hmac.new(settings.SECRET_KEY.encode(), email.strip().lower().encode(), hashlib.sha256)
+        return "e:" + digest.hexdigest()[:40]
+    return "d:" + uuid.uuid4().hex
+
+
+def total_lock(*, campaign_id: int) -> CampaignTotal:
+    """Lock (creating if needed) the campaign's counter row. Call inside a transaction."""
+    CampaignTotal.objects.get_or_create(campaign_id=campaign_id)
+    return CampaignTotal.objects.select_for_update().get(campaign_id=campaign_id)
+
+
+def _donation_net(donation: Donation) -> int:
+    return donation.ledger.aggregate(net=Sum("delta_minor"))["net"] or 0
+
+
+def _other_counted_donation_of_donor(donation: Donation) -> bool:
+    return (
+        Donation.objects.filter(
+            campaign_id=donation.campaign_id,
+            donor_key=donation.donor_key,
+            status=Donation.Status.CONFIRMED,
+        )
+        .exclude(pk=donation.pk)
+        .exists()
+    )
+
+
+def total_touch(total: CampaignTotal) -> None:
+    total.version += 1
+    total.updated_at = timezone.now()
+    total.save()
+    campaign_id = total.campaign_id
+    transaction.on_commit(lambda: progress_changed(campaign_id=campaign_id))
+
+
+def ledger_post(
+    *, total: CampaignTotal, donation: Donation, delta_minor: int, kind: str, note: str = ""
+) -> LedgerEntry:
+    """Append one entry and move the locked counter with it. Caller holds both locks."""
+    if delta_minor == 0:
+        raise LedgerError("a ledger entry cannot be zero")
+    net_before = _donation_net(donation)
+    net_after = net_before + delta_minor
+    if net_after < 0:
+        raise LedgerError(f"donation {donation.pk} would go below zero ({net_after})")
+    entry = LedgerEntry.objects.create(
+        campaign_id=donation.campaign_id, donation=donation, delta_minor=delta_minor, kind=kind, note=note
+    )
+    total.total_minor += delta_minor
+    if net_before <= 0 < net_after:
+        total.donation_count += 1
+        if not _other_counted_donation_of_donor(donation):
+            total.donor_count += 1
+    elif net_after <= 0 < net_before:
+        total.donation_count -= 1
+        if not _other_counted_donation_of_donor(donation):
+            total.donor_count -= 1
+    total_touch(total)
+    return entry
+
+
+def _pending_adjust(total: CampaignTotal, donation: Donation, sign: int) -> None:
+    if donation.source in PENDING_SOURCES:
+        total.pending_minor = max(0, total.pending_minor + sign * donation.amount_minor)
+
+
+def donation_create(
+    *,
+    campaign: Campaign,
+    source: str,
+    external_id: str,
+    amount_minor: int,
+    currency: str,
+    donor_name: str = "",
+    donor_email: str = "",
+    anonymous: bool = False,
+    message: str = "",
+    article_url: str = "",
+    locale: str = "",
+    frequency: str = Donation.Frequency.ONCE,
+    reference: str | None = None,
+    occurred_at: datetime | None = None,
+) -> tuple[Donation, bool]:
+    """Create a pending donation once per (source, external_id); return (donation, created)."""
+    if currency != campaign.currency:
+        raise LedgerError(f"currency {currency} does not match the campaign's {campaign.currency}")
+    with transaction.atomic():
+        total = total_lock(campaign_id=campaign.pk)
+        existing = Donation.objects.filter(source=source, external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+        donation = Donation.objects.create(
+            campaign=campaign,
+            source=source,
+            external_id=external_id,
+            amount_minor=amount_minor,
+            currency=currency,
+            donor_name=donor_name,
+            donor_email=donor_email,
+            donor_key=donor_key_for(email=donor_email),
+            anonymous=anonymous,
+            message=message,
+            article_url=article_url,
+            locale=locale,
+            frequency=frequency,
+            reference=reference,
+            occurred_at=occurred_at,
+        )
+        if donation.source in PENDING_SOURCES:
+            _pending_adjust(total, donation, +1)
+            total_touch(total)
+    return donation, True
+
+
+def donation_confirm(*, donation_id: int, at: datetime | None = None) -> Donation:
+    """Confirm once: the amount enters the ledger. Retries and duplicates are no-ops."""
+    with transaction.atomic():
+        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
+        total = total_lock(campaign_id=campaign_id)
+        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        if donation.status in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
+            return donation
+        if donation.status == Donation.Status.PENDING:
+            _pending_adjust(total, donation, -1)
+        # A failed or expired payment can still succeed later (a provider retry): money is money.
+        donation.status = Donation.Status.CONFIRMED
+        donation.confirmed_at = at or timezone.now()
+        donation.save(update_fields=["status", "confirmed_at"])
+        ledger_post(total=total, donation=donation, delta_minor=donation.amount_minor, kind=LedgerEntry.Kind.CONFIRM)
+    return donation
+
+
+def donation_refund(
+    *, donation_id: int, amount_minor: int | None = None, note: str = ""
+) -> int:
+    """Refund all or part of a confirmed donation; returns the amount actually refunded.
+
+    Refunds beyond what is left are capped (providers report them; the ledger never goes
+    negative). Refunding an unconfirmed donation is refused.
+    """
+    with transaction.atomic():
+        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
+        total = total_lock(campaign_id=campaign_id)
+        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
+            raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to refund")
+        remaining = donation.amount_minor - donation.refunded_minor
+        wanted = remaining if amount_minor is None else amount_minor
+        if wanted <= 0:
+            raise LedgerError("a refund must be a positive amount")
+        applied = min(wanted, remaining)
+        if applied == 0:
+            return 0
+        donation.refunded_minor += applied
+        if donation.refunded_minor == donation.amount_minor:
+            donation.status = Donation.Status.REFUNDED
+        donation.save(update_fields=["refunded_minor", "status"])
+        ledger_post(total=total, donation=donation, delta_minor=-applied, kind=LedgerEntry.Kind.REFUND, note=note)
+    return applied
+
+
+def donation_fail(*, donation_id: int, status: str = Donation.Status.FAILED) -> Donation:
+    """A pending pledge fails or expires: it counts nowhere. Confirmed money is untouched."""
+    if status not in (Donation.Status.FAILED, Donation.Status.EXPIRED):
+        raise LedgerError(f"cannot fail a donation into {status}")
+    with transaction.atomic():
+        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
+        total = total_lock(campaign_id=campaign_id)
+        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        if donation.status != Donation.Status.PENDING:
+            return donation
+        _pending_adjust(total, donation, -1)
+        donation.status = status
+        donation.save(update_fields=["status"])
+        total_touch(total)
+    return donation
+
+
+def donation_record(
+    *, campaign: Campaign, source: str, external_id: str, amount_minor: int, at: datetime | None = None, **fields
+) -> tuple[Donation, bool]:
+    """Record money already received (manual entry, demo seed): create and confirm at once."""
+    with transaction.atomic():
+        donation, created = donation_create(
+            campaign=campaign,
+            source=source,
+            external_id=external_id,
+            amount_minor=amount_minor,
+            currency=fields.pop("currency", campaign.currency),
+            **fields,
+        )
+        donation = donation_confirm(donation_id=donation.pk, at=at)
+    return donation, created
+
+
+def progress_changed(*, campaign_id: int) -> None:
+    """After commit: refresh the cached progress snapshot and tell live listeners."""
+    from campaigns.services.progress import progress_publish
+
+    progress_publish(campaign_id=campaign_id)

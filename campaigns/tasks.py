@@ -1,0 +1,53 @@
+"""Thin Celery tasks: ids in, a service call, retries declared on the decorator.
+
+Celery is a trigger, not the source of truth: every task's input is in the database, and
+the sweeper re-enqueues what a dead broker or a killed worker lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(task, *args) -> bool:
+    """Send a task without ever blocking or raising: with the broker down, log and move on
+    (the stored row stays unprocessed and the sweeper sends it again)."""
+    try:
+        task.apply_async(args=args, retry=False)
+    except Exception as exc:
+        logger.warning("broker unavailable, %s%r left for the sweeper: %s", task.name, args, exc)
+        return False
+    return True
+
+
+def enqueue_event(event_id: int) -> bool:
+    return enqueue(process_payment_event, event_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def process_payment_event(event_id: int) -> None:
+    from campaigns.services import intake
+
+    intake.payment_event_process(event_id=event_id)
+
+
+@shared_task(acks_late=True)
+def sweep_unprocessed() -> None:
+    from campaigns.services import intake
+
+    intake.unprocessed_events_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
+
+
+@shared_task(acks_late=True)
+def reconcile_totals() -> None:
+    """Periodic check: log drift; repairs are an operator's decision (`reconcile --fix`)."""
+    from campaigns.services import reconcile
+
+    for drift in reconcile.totals_reconcile(fix=False):
+        logger.error("ledger drift: %s", drift)

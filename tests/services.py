@@ -1,0 +1,63 @@
+"""Pytest plugin loaded before Django (`-p tests.services`): chooses the backing services.
+
+- PostgreSQL and Redis on their default loopback ports are used when they answer;
+- with REQUIRE_SERVICES=1 (CI) their absence fails the run instead of skipping tests;
+- every run gets its own test database name, cache key prefix and Celery queue, so runs
+  sharing the machine's servers never see each other's data (nothing is ever flushed).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+RUN_ID = f"{os.getpid()}"
+PG_URL = os.environ.get("JAUGE_TEST_DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/jauge_{RUN_ID}")
+REDIS_URL = os.environ.get("JAUGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+REQUIRE = os.environ.get("REQUIRE_SERVICES", "") in ("1", "true", "True", "yes")
+HAVE_POSTGRES = _reachable("127.0.0.1", 5432)
+HAVE_REDIS = _reachable("127.0.0.1", 6379)
+
+if REQUIRE and not (HAVE_POSTGRES and HAVE_REDIS):
+    missing = [name for name, ok in (("PostgreSQL", HAVE_POSTGRES), ("Redis", HAVE_REDIS)) if not ok]
+    raise pytest.UsageError(f"REQUIRE_SERVICES=1 but {', '.join(missing)} not reachable on 127.0.0.1")
+
+if HAVE_POSTGRES:
+    os.environ["DATABASE_URL"] = PG_URL
+else:
+    os.environ["DATABASE_URL"] = "sqlite:///:memory:"
+if HAVE_REDIS:
+    os.environ["REDIS_URL"] = REDIS_URL
+else:
+    os.environ.pop("REDIS_URL", None)
+os.environ["CACHE_KEY_PREFIX"] = f"jauge-test-{RUN_ID}"
+os.environ["CELERY_QUEUE"] = f"jauge-test-{RUN_ID}"
+# Unit tests run no worker: publishing goes to kombu's in-memory transport. Worker tests
+# start their own worker on Redis (see tests/worker.py).
+os.environ["CELERY_BROKER_URL"] = "memory://"
+os.environ["JAUGE_VAR_DIR"] = f"/tmp/jauge-test-{RUN_ID}"
+os.environ.setdefault("GENERIC_WEBHOOK_SECRET", "test-webhook-secret")
+os.environ.setdefault("SECRET_KEY", "test-secret-key")
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_pg = pytest.mark.skip(reason="PostgreSQL not reachable on 127.0.0.1:5432")
+    skip_redis = pytest.mark.skip(reason="Redis not reachable on 127.0.0.1:6379")
+    for item in items:
+        if "postgres" in item.keywords and not HAVE_POSTGRES:
+            item.add_marker(skip_pg)
+        if ("redis" in item.keywords or "worker" in item.keywords) and not HAVE_REDIS:
+            item.add_marker(skip_redis)
