@@ -82,3 +82,48 @@ def post_webhook(client: Client, body: bytes, *, secret: str = WEBHOOK_SECRET, t
     header = signature if signature is not None else sign(body, secret, timestamp or int(time.time()))
     extra = {SIGNATURE_HEADER: header} if header else {}
     return client.post("/hooks/generic/", body, content_type="application/json", headers=extra)
+
+
+@pytest.fixture
+def worker(transactional_db):
+    """A real Celery worker process consuming this run's queue against the test database."""
+    from tests.worker import celery_worker
+
+    with celery_worker() as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    import os
+    import shutil
+
+    chromium = "/usr/bin/chromium"
+    if not shutil.which(chromium):
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail("REQUIRE_BROWSER=1 but /usr/bin/chromium is not installed")
+        pytest.skip("/usr/bin/chromium not installed (apt-get install chromium)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between page actions are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "artifacts"

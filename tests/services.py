@@ -44,13 +44,29 @@ else:
     os.environ.pop("REDIS_URL", None)
 os.environ["CACHE_KEY_PREFIX"] = f"jauge-test-{RUN_ID}"
 os.environ["CELERY_QUEUE"] = f"jauge-test-{RUN_ID}"
-# Unit tests run no worker: publishing goes to kombu's in-memory transport. Worker tests
-# start their own worker on Redis (see tests/worker.py).
-os.environ["CELERY_BROKER_URL"] = "memory://"
+# Tasks go to Redis (a db index of the tests' own, a queue of this run's own); worker tests
+# start a real worker on that queue (tests/worker.py). Without Redis: kombu's memory transport.
+BROKER_URL = os.environ.get("JAUGE_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
+os.environ["CELERY_BROKER_URL"] = BROKER_URL if HAVE_REDIS else "memory://"
 os.environ["JAUGE_VAR_DIR"] = f"/tmp/jauge-test-{RUN_ID}"
 os.environ.setdefault("GENERIC_WEBHOOK_SECRET", "test-webhook-secret")
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Drop this run's own broker queue (never anything else on the shared server)."""
+    if not HAVE_REDIS:
+        return
+    try:
+        import redis
+
+        client = redis.Redis.from_url(BROKER_URL, socket_connect_timeout=1)
+        client.delete(os.environ["CELERY_QUEUE"])
+        for key in client.scan_iter(f"_kombu.binding.{os.environ['CELERY_QUEUE']}*"):
+            client.delete(key)
+    except Exception:
+        pass
 
 
 def pytest_collection_modifyitems(config, items):

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 from django.http import HttpRequest
 
+from campaigns.signing import SignatureError as SignatureError  # re-exported for providers
+
 
 class PayloadError(Exception):
     """Signed but unusable body: answer 400 naming the field, store nothing."""
