@@ -1,0 +1,34 @@
+"""Settings are parsed strictly: a bad value stops the process and names the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT, env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("DEBUG", "maybe"), ("CONN_MAX_AGE", "soon"), ("SWEEP_AFTER_SECONDS", "-5"), ("DATABASE_URL", "nonsense://x")],
+)
+def test_a_bad_value_stops_the_process_naming_the_variable(name, value):
+    result = load_settings(**{name: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert name in result.stderr
+
+
+def test_good_values_load():
+    result = load_settings(DEBUG="false", CONN_MAX_AGE="0", SWEEP_AFTER_SECONDS="30")
+    assert result.returncode == 0, result.stderr
