@@ -279,3 +279,72 @@ class PaymentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}:{self.event_id}"
+
+
+class AuditLogQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The audit log is append-only.")
+
+    def delete(self):
+        raise TypeError("The audit log is append-only.")
+
+
+class AuditLog(models.Model):
+    """Who did what, when and why: every money-changing action of a person (admin, dashboard).
+
+    Append-only, and free of donor personal data (it names donations by id and reference), so
+    a GDPR erasure never has to rewrite it. Also carries the back-office permissions.
+    """
+
+    class Action(models.TextChoices):
+        MANUAL_ENTRY = "manual_entry", _("Saisie d'un don hors ligne")
+        REFUND = "refund", _("Remboursement")
+        CORRECTION = "correction", _("Correction")
+        ERASURE = "erasure", _("Effacement RGPD")
+        EVENT_RETRY = "event_retry", _("Relance d'un événement")
+        EXPORT = "export", _("Export")
+
+    at = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("auteur")
+    )
+    # Kept even if the account is deleted later.
+    actor_username = models.CharField(_("identifiant de l'auteur"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    reason = models.TextField(_("motif"), blank=True)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("campagne")
+    )
+    donation = models.ForeignKey(
+        Donation, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("don")
+    )
+    amount_minor = models.BigIntegerField(_("montant (centimes)"), null=True, blank=True)
+    currency = models.CharField(_("devise"), max_length=3, blank=True)
+    details = models.JSONField(_("détails"), default=dict, blank=True)
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("entrée du journal d'audit")
+        verbose_name_plural = _("journal d'audit")
+        ordering = ["-at", "-id"]
+        permissions = [
+            ("record_manual_donation", _("Peut saisir un don hors ligne")),
+            ("refund_donation", _("Peut rembourser un don")),
+            ("correct_donation", _("Peut corriger un don")),
+            ("erase_donor_data", _("Peut effacer les données personnelles d'un donateur")),
+            ("retry_payment_event", _("Peut relancer un événement de paiement")),
+            ("export_donations", _("Peut exporter les dons")),
+            ("view_dashboard", _("Peut voir le tableau de bord")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The audit log is append-only.")
