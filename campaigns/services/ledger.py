@@ -236,3 +236,19 @@ def progress_changed(*, campaign_id: int) -> None:
     from campaigns.services.progress import progress_publish
 
     progress_publish(campaign_id=campaign_id)
+
+
+def donation_correct(*, donation_id: int, delta_minor: int, note: str) -> LedgerEntry:
+    """Correct a confirmed donation's money by appending an entry (a typo in a manual entry,
+    a bank fee): the amount the donor gave stays as recorded, the ledger says what counts."""
+    if not note.strip():
+        raise LedgerError("a correction needs a reason")
+    with transaction.atomic():
+        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
+        total = total_lock(campaign_id=campaign_id)
+        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
+            raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to correct")
+        return ledger_post(
+            total=total, donation=donation, delta_minor=delta_minor, kind=LedgerEntry.Kind.CORRECTION, note=note
+        )
