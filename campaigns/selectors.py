@@ -22,7 +22,7 @@ _CURRENT_CACHE_SECONDS = 10
 
 
 def _progress_key(slug: str) -> str:
-    return f"progress:v1:{slug}"
+    return f"progress:v2:{slug}"
 
 
 def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]:
@@ -46,6 +46,14 @@ def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]
         "updated_at": timezone.localtime(max(updated, campaign.updated_at)).isoformat(),
         # Not in the JSON contract's example, used by the banner and conditional GETs:
         "locale": campaign.locale,
+        # What the embeds draw besides the numbers (banner text, theme, polling, framing).
+        "appeal": campaign.appeal,
+        "poll_interval_seconds": campaign.poll_interval_seconds,
+        "color_primary": campaign.color_primary,
+        "color_background": campaign.color_background,
+        "color_text": campaign.color_text,
+        "font_family": campaign.font_family,
+        "origins": campaign.origins,
         "etag": f'"{campaign.pk}-{version}-{int(campaign.updated_at.timestamp() * 1000)}"',
     }
 
