@@ -1,0 +1,390 @@
+"""Benchmark harness: a throw-away PostgreSQL database, a private Redis, gunicorn, a Celery
+worker and wrk, all as subprocesses on loopback, bounded in time, cleaned up on exit.
+
+Nothing here touches the shared servers' data: the database is `jauge_bench_<pid>` (created
+and dropped here), Redis is our own `redis-server` on a free port (killed here).
+
+    from bench.harness import BenchDatabase, RedisServer, Gunicorn, CeleryWorker, wrk, django_run
+
+    with BenchDatabase() as db, RedisServer() as redis:
+        env = bench_env(db.url, redis.url)
+        db.migrate(env)
+        campaign_id = db.create_campaign(env, slug="bench")
+        db.bulk_donations(campaign_id=campaign_id, count=1_000_000, env=env)
+        with Gunicorn(env) as web:
+            print(wrk(f"{web.url}/api/campaigns/bench/progress.json", seconds=10)["requests_per_second"])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+PG_ADMIN_URL = os.environ.get("JAUGE_BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+BENCH_SECRET = "bench-webhook-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(
+    port: int, timeout: float = 30, proc: subprocess.Popen | None = None, log: Path | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            output = log.read_text(errors="replace") if log else ""
+            raise RuntimeError(f"process exited early ({proc.returncode}):\n{output[-4000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+def bench_env(database_url: str, redis_url: str | None, **overrides: str) -> dict[str, str]:
+    """The environment for every subprocess of one bench run (web, worker, django_run)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CELERY_"))}
+    env.update(
+        DATABASE_URL=database_url,
+        SECRET_KEY="bench-secret-key",
+        DEBUG="false",
+        GENERIC_WEBHOOK_SECRET=BENCH_SECRET,
+        CACHE_KEY_PREFIX=f"jauge-bench-{os.getpid()}",
+        CELERY_QUEUE=f"jauge-bench-{os.getpid()}",
+        JAUGE_VAR_DIR=tempfile.mkdtemp(prefix="jauge-bench-var-"),
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url + "/0"
+        env["CELERY_BROKER_URL"] = redis_url + "/1"
+    else:
+        env.pop("REDIS_URL", None)
+    env.update(overrides)
+    return env
+
+
+def django_run(env: dict[str, str], code: str, timeout: float = 600) -> str:
+    """Run Python `code` in a subprocess with Django set up for `env`; return its stdout."""
+    prelude = "import django, os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings')\ndjango.setup()\n"
+    result = subprocess.run(
+        [PYTHON, "-c", prelude + code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"django_run failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 600) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+class BenchDatabase:
+    """A dedicated PostgreSQL database, dropped (WITH FORCE) on exit."""
+
+    def __init__(self, name: str | None = None, admin_url: str = PG_ADMIN_URL):
+        self.name = name or f"jauge_bench_{os.getpid()}"
+        self.admin_url = admin_url
+        self.url = admin_url.rsplit("/", 1)[0] + "/" + self.name
+
+    def __enter__(self) -> BenchDatabase:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.drop()
+
+    def drop(self) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+
+    def connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, autocommit=True)
+
+    def migrate(self, env: dict[str, str]) -> None:
+        manage(env, "migrate", "--noinput", "-v0")
+
+    def create_campaign(self, env: dict[str, str], *, slug: str = "bench", goal_minor: int = 100_000_000) -> int:
+        """An active campaign (through the service, so every column gets its default); its id."""
+        out = django_run(env, f"""
+from datetime import timedelta
+from django.utils import timezone
+from campaigns.models import Campaign
+from campaigns.services.campaigns import campaign_upsert
+now = timezone.now()
+campaign, _ = campaign_upsert(slug={slug!r}, defaults=dict(
+    title="Campagne de mesure", goal_minor={goal_minor}, currency="EUR", status=Campaign.Status.ACTIVE,
+    starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=29)))
+print(campaign.pk)
+""")
+        return int(out.strip().splitlines()[-1])
+
+    def bulk_donations(
+        self, *, campaign_id: int, count: int, env: dict[str, str], amount_minor: int = 1000, tag: str = "bulk"
+    ) -> None:
+        """Insert `count` confirmed donations, their ledger entries and the matching counter, fast.
+
+        One template donation goes through the ledger service (so every column, present or added
+        later by a migration, gets a valid value); generate_series copies it in SQL. Each copy is
+        its own donor. The cached progress snapshot is refreshed at the end.
+        """
+        if count <= 0:
+            return
+        out = django_run(env, f"""
+from campaigns.models import Campaign
+from campaigns.services import ledger
+campaign = Campaign.objects.get(pk={campaign_id})
+donation, _ = ledger.donation_record(campaign=campaign, source="manual", external_id="template-{tag}",
+                                     amount_minor={amount_minor}, donor_email="template-{tag}@example.org")
+print(donation.pk, donation.ledger.get().pk)
+""")
+        template_id, template_entry = (int(x) for x in out.split()[-2:])
+        remaining = count - 1
+        if remaining <= 0:
+            return
+        with self.connect() as conn:
+            donation_cols = self._columns(conn, "campaigns_donation")
+            entry_cols = self._columns(conn, "campaigns_ledgerentry")
+            overrides = {
+                "external_id": sql.SQL("{} || g::text").format(sql.Literal(f"{tag}-")),
+                "donor_key": sql.SQL("{} || g::text").format(sql.Literal(f"d:{tag}-")),
+                "donor_email": sql.Literal(""),
+                "reference": sql.NULL,
+            }
+            select = sql.SQL(", ").join(overrides.get(c, sql.SQL("t.") + sql.Identifier(c)) for c in donation_cols)
+            max_before = conn.execute("SELECT coalesce(max(id), 0) FROM campaigns_donation").fetchone()[0]
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO campaigns_donation ({cols}) SELECT {select} "
+                    "FROM campaigns_donation t, generate_series(1, %s) g WHERE t.id = %s"
+                ).format(cols=sql.SQL(", ").join(map(sql.Identifier, donation_cols)), select=select),
+                (remaining, template_id),
+            )
+            entry_overrides = {"donation_id": sql.SQL("d.id"), "delta_minor": sql.SQL("d.amount_minor")}
+            entry_select = sql.SQL(", ").join(
+                entry_overrides.get(c, sql.SQL("t.") + sql.Identifier(c)) for c in entry_cols
+            )
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO campaigns_ledgerentry ({cols}) SELECT {select} "
+                    "FROM campaigns_ledgerentry t, campaigns_donation d "
+                    "WHERE t.id = %s AND d.id > %s AND d.campaign_id = %s"
+                ).format(cols=sql.SQL(", ").join(map(sql.Identifier, entry_cols)), select=entry_select),
+                (template_entry, max_before, campaign_id),
+            )
+            conn.execute(
+                "UPDATE campaigns_campaigntotal SET total_minor = total_minor + %s, "
+                "donation_count = donation_count + %s, donor_count = donor_count + %s, "
+                "version = version + 1, updated_at = now() WHERE campaign_id = %s",
+                (remaining * amount_minor, remaining, remaining, campaign_id),
+            )
+            conn.execute("ANALYZE campaigns_donation; ANALYZE campaigns_ledgerentry")
+        self.progress_refresh(env, campaign_id=campaign_id)
+
+    @staticmethod
+    def _columns(conn: psycopg.Connection, table: str) -> list[str]:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND column_name <> 'id' "
+            "ORDER BY ordinal_position",
+            (table,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def progress_refresh(self, env: dict[str, str], *, campaign_id: int) -> None:
+        django_run(env, f"from campaigns import selectors; selectors.progress_refresh(campaign_id={campaign_id})")
+
+    def totals(self, campaign_id: int) -> dict[str, int]:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT total_minor, donation_count, donor_count, version FROM campaigns_campaigntotal "
+                "WHERE campaign_id = %s",
+                (campaign_id,),
+            ).fetchone()
+        return dict(zip(("total_minor", "donation_count", "donor_count", "version"), row, strict=True))
+
+    def scalar(self, query: str, *params) -> object:
+        with self.connect() as conn:
+            return conn.execute(query, params).fetchone()[0]
+
+
+class _Process:
+    """A subprocess in its own process group, logging to a temp file, killed as a group."""
+
+    def __init__(self, args: list[str], env: dict[str, str], name: str):
+        self.log = Path(tempfile.mkstemp(prefix=f"jauge-bench-{name}-", suffix=".log")[1])
+        self._log_file = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log_file.close()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class RedisServer(_Process):
+    """A private redis-server (no persistence) on a free port: ours to flush or kill."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        super().__init__(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            os.environ.copy(),
+            "redis",
+        )
+        wait_for_port(self.port, 10, self.proc, self.log)
+
+
+class Gunicorn(_Process):
+    """gunicorn (2 sync workers by default) on 127.0.0.1:<free port>."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2, port: int | None = None, extra: tuple[str, ...] = ()):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            [PYTHON, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+             "--worker-class", "sync", "--log-level", "warning", *extra],
+            env,
+            "gunicorn",
+        )
+        wait_for_port(self.port, 60, self.proc, self.log)
+
+
+class CeleryWorker(_Process):
+    """A Celery worker on the env's queue; `ready()` waits until it consumes."""
+
+    def __init__(self, env: dict[str, str], concurrency: int = 2, pool: str = "prefork", extra: tuple[str, ...] = ()):
+        super().__init__(
+            [PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", env.get("CELERY_QUEUE", "jauge"),
+             "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "info",
+             "--without-mingle", "--without-gossip", "--hostname", f"bench-{os.getpid()}-{time.monotonic_ns()}@%h",
+             *extra],
+            env,
+            "worker",
+        )
+        self.ready()
+
+    def ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready." in self.output():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{self.output()[-4000:]}")
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker not ready after {timeout}s:\n{self.output()[-4000:]}")
+
+
+def http_get(url: str, timeout: float = 10, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def http_json(url: str, timeout: float = 10) -> dict:
+    status, _, body = http_get(url, timeout)
+    if status != 200:
+        raise RuntimeError(f"GET {url} answered {status}: {body[:200]!r}")
+    return json.loads(body)
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: int = 10,
+    connections: int = 16,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+    timeout_s: int = 5,
+) -> dict[str, float]:
+    """Run Debian's wrk for a bounded duration; return req/s, mean latency (s), requests, errors."""
+    args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", f"{timeout_s}s"]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    result = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60)
+    if result.returncode != 0:
+        raise RuntimeError(f"wrk failed:\n{result.stdout}\n{result.stderr}")
+    out = result.stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    latency = re.search(r"Latency\s+(\S+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "requests_per_second": float(rps.group(1)) if rps else 0.0,
+        "latency_mean_s": _seconds(latency.group(1)) if latency else float("nan"),
+        "requests": int(total.group(1)) if total else 0,
+        "non_2xx_3xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+        "raw": out,
+    }
+
+
+def wait_until(predicate, timeout: float = 120, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {message}")
