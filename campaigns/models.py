@@ -161,6 +161,8 @@ class Donation(models.Model):
     donor_key = models.CharField(max_length=64, editable=False)
     anonymous = models.BooleanField(_("anonyme"), default=False)
     message = models.TextField(_("message public"), blank=True)
+    # The donor agreed to show the amount on the donor wall (hidden otherwise).
+    public_amount = models.BooleanField(_("montant public"), default=False)
     article_url = models.URLField(_("article d'origine"), max_length=1000, blank=True)
     locale = models.CharField(_("langue"), max_length=5, blank=True)
     created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
