@@ -1,0 +1,150 @@
+"""Editors' and finance staff's actions from the admin: every money move goes through the
+ledger service and leaves an audit entry in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, PaymentEvent
+from campaigns.services import intake, ledger
+from campaigns.services.audit import audit_record, require_reason
+from campaigns.services.campaigns import campaign_changed
+
+MANUAL_METHODS = ("cheque", "cash", "transfer")
+
+
+class DuplicateEntry(ledger.LedgerError):
+    """The same offline gift (method + its number) was already entered."""
+
+
+def campaign_save(*, campaign: Campaign) -> Campaign:
+    """Save an editor's campaign form: the counter row exists and banners refresh on commit."""
+    with transaction.atomic():
+        campaign.full_clean()
+        campaign.save()
+        CampaignTotal.objects.get_or_create(campaign=campaign)
+        campaign_changed(campaign_id=campaign.pk)
+    return campaign
+
+
+def donation_manual_enter(
+    *,
+    actor: AbstractBaseUser,
+    campaign_id: int,
+    method: str,
+    amount_minor: int,
+    received_at: datetime,
+    number: str = "",
+    donor_name: str = "",
+    donor_email: str = "",
+    anonymous: bool = False,
+    note: str = "",
+) -> Donation:
+    """Record an offline gift (cheque, cash, bank transfer) as confirmed money.
+
+    With a number (cheque or transfer number) the entry is idempotent: entering the same
+    cheque twice is refused instead of counted twice.
+    """
+    if method not in MANUAL_METHODS:
+        raise ledger.LedgerError(f"unknown method {method!r}")
+    if amount_minor <= 0:
+        raise ledger.LedgerError("an amount must be positive")
+    number = number.strip()
+    external_id = f"{method}:{number}" if number else f"{method}:{uuid.uuid4().hex}"
+    with transaction.atomic():
+        campaign = Campaign.objects.get(pk=campaign_id)
+        donation, created = ledger.donation_record(
+            campaign=campaign,
+            source=Donation.Source.MANUAL,
+            external_id=external_id,
+            amount_minor=amount_minor,
+            at=received_at,
+            donor_name=donor_name,
+            donor_email=donor_email,
+            anonymous=anonymous,
+            occurred_at=received_at,
+        )
+        if not created:
+            raise DuplicateEntry(f"{method} {number} is already recorded as {donation}")
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.MANUAL_ENTRY,
+            reason=note,
+            campaign_id=campaign.pk,
+            donation_id=donation.pk,
+            amount_minor=amount_minor,
+            currency=campaign.currency,
+            details={"method": method, "number": number, "external_id": external_id},
+        )
+    return donation
+
+
+def donation_staff_refund(
+    *, actor: AbstractBaseUser, donation_id: int, amount_minor: int | None, reason: str
+) -> int:
+    """Refund all (amount None) or part of a donation; returns the amount refunded."""
+    reason = require_reason(reason)
+    with transaction.atomic():
+        applied = ledger.donation_refund(donation_id=donation_id, amount_minor=amount_minor, note=reason[:500])
+        if applied == 0:
+            raise ledger.LedgerError("nothing left to refund on this donation")
+        if amount_minor is not None and applied < amount_minor:
+            # Rolls the capped refund back: staff asked for more than is left, tell them.
+            raise ledger.LedgerError(f"only {applied} is left to refund on this donation")
+        donation = Donation.objects.get(pk=donation_id)
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.REFUND,
+            reason=reason,
+            campaign_id=donation.campaign_id,
+            donation_id=donation.pk,
+            amount_minor=-applied,
+            currency=donation.currency,
+            details={"requested_minor": amount_minor},
+        )
+    return applied
+
+
+def donation_staff_correct(*, actor: AbstractBaseUser, donation_id: int, delta_minor: int, reason: str) -> int:
+    """Append a correction (positive or negative) to a confirmed donation."""
+    reason = require_reason(reason)
+    with transaction.atomic():
+        entry = ledger.donation_correct(donation_id=donation_id, delta_minor=delta_minor, note=reason[:500])
+        donation = Donation.objects.get(pk=donation_id)
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.CORRECTION,
+            reason=reason,
+            campaign_id=donation.campaign_id,
+            donation_id=donation.pk,
+            amount_minor=delta_minor,
+            currency=donation.currency,
+            details={"ledger_entry_id": entry.pk},
+        )
+    return entry.pk
+
+
+def payment_event_staff_retry(*, actor: AbstractBaseUser, event_id: int) -> bool:
+    """Retry a failed event (it may move money once processed); False if it was not failed."""
+    with transaction.atomic():
+        event = PaymentEvent.objects.select_for_update().get(pk=event_id)
+        if event.status != PaymentEvent.Status.FAILED:
+            return False
+        previous_error = event.last_error
+        intake.payment_event_retry(event_id=event_id)
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.EVENT_RETRY,
+            reason=previous_error[:1000],
+            details={"event": str(event), "event_pk": event.pk},
+        )
+    return True
+
+
+def donations_export_record(*, actor: AbstractBaseUser, filters: str, campaign_id: int | None = None) -> None:
+    """Exports carry personal data out of Jauge: they are logged too."""
+    audit_record(actor=actor, action=AuditLog.Action.EXPORT, campaign_id=campaign_id, details={"filters": filters})
