@@ -174,6 +174,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "campaigns.tasks.sweep_unprocessed", "schedule": 30.0},
     "reconcile-totals": {"task": "campaigns.tasks.reconcile_totals", "schedule": 600.0},
+    "pledges-expire": {"task": "campaigns.tasks.expire_pledges", "schedule": 300.0},
+    "receipts-sweep": {"task": "campaigns.tasks.sweep_receipts", "schedule": 300.0},
 }
 # Events still `received` this long after arrival are re-enqueued by the sweeper.
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60)
@@ -186,6 +188,51 @@ STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 EMBED_ALLOWED_ORIGINS = env_list("EMBED_ALLOWED_ORIGINS")
 PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Donations (reader page, pledges, providers) -----------------------------------------
+# Offered on the donation page, in this order; stripe needs STRIPE_SECRET_KEY, bank_transfer an IBAN.
+PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", "sandbox,stripe,bank_transfer")
+_unknown_providers = set(PAYMENT_PROVIDERS) - {"sandbox", "stripe", "bank_transfer"}
+if _unknown_providers:
+    raise ImproperlyConfigured(f"PAYMENT_PROVIDERS has unknown providers: {', '.join(sorted(_unknown_providers))}")
+BANK_TRANSFER_IBAN = env_str("BANK_TRANSFER_IBAN").replace(" ", "").upper()
+BANK_TRANSFER_BIC = env_str("BANK_TRANSFER_BIC").replace(" ", "").upper()
+BANK_TRANSFER_HOLDER = env_str("BANK_TRANSFER_HOLDER")
+if BANK_TRANSFER_IBAN:
+    from schwifty import BIC, IBAN
+    from schwifty.exceptions import SchwiftyException
+
+    try:
+        IBAN(BANK_TRANSFER_IBAN)
+        if BANK_TRANSFER_BIC:
+            BIC(BANK_TRANSFER_BIC)
+    except SchwiftyException as exc:
+        raise ImproperlyConfigured(f"BANK_TRANSFER_IBAN/BANK_TRANSFER_BIC: {exc}") from None
+    if not BANK_TRANSFER_HOLDER:
+        raise ImproperlyConfigured("BANK_TRANSFER_HOLDER must be set with BANK_TRANSFER_IBAN")
+# Pending pledges expire after these delays (bank transfers take days to arrive).
+PLEDGE_EXPIRY_MINUTES = {
+    "sandbox": env_int("PLEDGE_EXPIRY_SANDBOX_MINUTES", 60, minimum=1),
+    "stripe": env_int("PLEDGE_EXPIRY_STRIPE_MINUTES", 48 * 60, minimum=1),
+    "bank": env_int("PLEDGE_EXPIRY_BANK_DAYS", 30, minimum=1) * 24 * 60,
+}
+# Pledges per client address on /c/<slug>/donate/ (django-ratelimit syntax: 10/10m, 30/h).
+DONATE_RATE_LIMIT = env_str("DONATE_RATE_LIMIT", "10/10m")
+
+# --- E-mail (receipts): the console by default, SMTP when EMAIL_HOST is set ----------------
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Jauge <dons@localhost>")
 
 # --- i18n, static -----------------------------------------------------------------------
 LANGUAGE_CODE = "fr"
