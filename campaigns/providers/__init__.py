@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from campaigns.providers.bank_transfer import BankTransferProvider
 from campaigns.providers.base import PaymentProvider
 from campaigns.providers.generic import GenericProvider
+from campaigns.providers.sandbox import SandboxProvider
+from campaigns.providers.stripe import StripeProvider
 
 PROVIDERS: dict[str, PaymentProvider] = {
-    provider.identifier: provider for provider in (GenericProvider(),)
+    provider.identifier: provider
+    for provider in (GenericProvider(), SandboxProvider(), StripeProvider(), BankTransferProvider())
 }
 
 

@@ -1,0 +1,258 @@
+"""Stripe: Checkout Sessions out, verified webhooks in (`/hooks/stripe/`).
+
+One-off gifts are `payment` sessions; monthly gifts are `subscription` sessions whose every
+paid invoice becomes its own confirmed donation (the first one confirms the pledge).
+Amounts are minor units on both sides, as in the rest of Jauge.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from campaigns import money
+from campaigns.models import Donation, PaymentEvent
+from campaigns.providers.base import (
+    FAILED,
+    IGNORED,
+    REFUNDED,
+    SUCCEEDED,
+    NormalizedEvent,
+    PayloadError,
+    SignatureError,
+)
+from campaigns.providers.checkout import CheckoutProvider, CheckoutUnavailable
+
+SIGNATURE_HEADER = "Stripe-Signature"
+
+
+class StripeProvider(CheckoutProvider):
+    identifier = "stripe"
+    source = Donation.Source.STRIPE
+    label = _("Carte bancaire (Stripe)")
+    kept_headers = (SIGNATURE_HEADER, "User-Agent", "Content-Type")
+
+    def is_available(self) -> bool:
+        return super().is_available() and bool(settings.STRIPE_SECRET_KEY)
+
+    def checkout_start(self, *, donation: Donation, base_url: str) -> str:
+        campaign = donation.campaign
+        monthly = donation.frequency == Donation.Frequency.MONTHLY
+        metadata = {
+            "pledge_id": str(donation.pk),
+            "reference": donation.reference,
+            "campaign": campaign.slug,
+            "anonymous": "1" if donation.anonymous else "0",
+        }
+        price_data: dict[str, Any] = {
+            "currency": donation.currency.lower(),
+            "unit_amount": donation.amount_minor,
+            "product_data": {"name": campaign.title[:250]},
+        }
+        params: dict[str, Any] = {
+            "mode": "subscription" if monthly else "payment",
+            "line_items": [{"quantity": 1, "price_data": price_data}],
+            "success_url": base_url
+            + reverse("donate-thanks", kwargs={"slug": campaign.slug, "reference": donation.reference}),
+            "cancel_url": base_url + reverse("campaign", kwargs={"slug": campaign.slug}),
+            "client_reference_id": donation.reference,
+            "metadata": metadata,
+            "locale": campaign.locale,
+        }
+        if donation.donor_email:
+            params["customer_email"] = donation.donor_email
+        if monthly:
+            price_data["recurring"] = {"interval": "month"}
+            # Copied onto every invoice: how each instalment finds its campaign.
+            params["subscription_data"] = {"metadata": metadata}
+        else:
+            # Copied onto the charge: how refunds and disputes find the pledge.
+            params["payment_intent_data"] = {"metadata": metadata}
+        try:
+            session = stripe.checkout.Session.create(
+                api_key=settings.STRIPE_SECRET_KEY,
+                # A retried form post must not open a second session for the same pledge.
+                idempotency_key=f"jauge-pledge-{donation.reference}",
+                **params,
+            )
+        except stripe.StripeError as exc:
+            raise CheckoutUnavailable(str(exc)) from exc
+        return session.url
+
+    def verify(self, request: HttpRequest) -> None:
+        if not settings.STRIPE_WEBHOOK_SECRET:
+            raise SignatureError("STRIPE_WEBHOOK_SECRET not configured")
+        try:
+            stripe.Webhook.construct_event(
+                request.body,
+                request.headers.get(SIGNATURE_HEADER, ""),
+                settings.STRIPE_WEBHOOK_SECRET,
+                tolerance=settings.WEBHOOK_TOLERANCE_SECONDS,
+            )
+        except stripe.SignatureVerificationError as exc:
+            raise SignatureError(str(exc).split(".")[0]) from None
+        except UnicodeDecodeError:
+            raise SignatureError("body is not UTF-8, cannot be verified") from None
+        except ValueError:
+            # Signed but not JSON: parse() answers 400 with the reason.
+            pass
+
+    def parse(self, body: bytes) -> NormalizedEvent:
+        return parse_event(body)
+
+
+def _obj(value: Any, path: str) -> dict:
+    if not isinstance(value, dict):
+        raise PayloadError(path, "must be an object")
+    return value
+
+
+def _int(obj: dict, key: str, path: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PayloadError(f"{path}.{key}", "must be a non-negative integer of minor units")
+    return value
+
+
+def _currency(obj: dict, path: str) -> str:
+    code = obj.get("currency")
+    if not isinstance(code, str) or not money.is_known_currency(code.upper()):
+        raise PayloadError(f"{path}.currency", "must be a known ISO 4217 code")
+    return code.upper()
+
+
+def _meta(obj: dict) -> dict[str, str]:
+    metadata = obj.get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _pledge_by_payment_intent(payment_intent: str) -> Donation | None:
+    """Disputes (and charges without our metadata) only name the PaymentIntent: the checkout
+    event that confirmed the pledge recorded it as its external id."""
+    if not payment_intent:
+        return None
+    event = (
+        PaymentEvent.objects.filter(provider="stripe", donation_external_id=payment_intent, donation__isnull=False)
+        .select_related("donation__campaign")
+        .first()
+    )
+    return event.donation if event else None
+
+
+def _refund_like(event_id: str, *, payment_intent: str, metadata: dict, amount: int, currency: str,
+                 occurred_at: datetime) -> NormalizedEvent:
+    reference, campaign = metadata.get("reference", ""), metadata.get("campaign", "")
+    if not campaign:
+        pledge = _pledge_by_payment_intent(payment_intent)
+        if pledge is not None:
+            reference, campaign = pledge.reference or "", pledge.campaign.slug
+    if not campaign:
+        # Not a payment Jauge knows (yet): kept as a failed event an editor can look at and retry.
+        campaign = "?"
+    return NormalizedEvent(
+        event_id=event_id,
+        kind=REFUNDED,
+        donation_external_id=payment_intent or reference,
+        campaign_slug=campaign,
+        amount_minor=amount,
+        currency=currency,
+        reference=reference,
+        occurred_at=occurred_at,
+    )
+
+
+def parse_event(body: bytes) -> NormalizedEvent:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise PayloadError("body", "not valid JSON") from None
+    payload = _obj(payload, "body")
+    event_id, event_type = payload.get("id"), payload.get("type")
+    if not isinstance(event_id, str) or not event_id:
+        raise PayloadError("id", "missing")
+    if not isinstance(event_type, str):
+        raise PayloadError("type", "missing")
+    data = _obj(payload.get("data"), "data")
+    obj = _obj(data.get("object"), "data.object")
+    created = payload.get("created")
+    occurred_at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
+    path = "data.object"
+
+    if event_type in ("checkout.session.completed", "checkout.session.async_payment_succeeded",
+                      "checkout.session.async_payment_failed"):
+        metadata = _meta(obj)
+        if not metadata.get("campaign") or obj.get("mode") == "subscription":
+            # Not ours, or a subscription: its invoices (invoice.paid) carry the money.
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)
+        failed = event_type == "checkout.session.async_payment_failed"
+        if not failed and obj.get("payment_status") != "paid":
+            # Delayed methods (SEPA debit): the money is not there yet; async_payment_succeeded follows.
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)
+        details = obj.get("customer_details") if isinstance(obj.get("customer_details"), dict) else {}
+        return NormalizedEvent(
+            event_id=event_id,
+            kind=FAILED if failed else SUCCEEDED,
+            donation_external_id=obj.get("payment_intent") or obj.get("id") or metadata.get("reference", ""),
+            campaign_slug=metadata["campaign"],
+            amount_minor=_int(obj, "amount_total", path),
+            currency=_currency(obj, path),
+            donor_name=(details.get("name") or "")[:200],
+            donor_email=(details.get("email") or "")[:254],
+            anonymous=metadata.get("anonymous") == "1",
+            reference=metadata.get("reference", ""),
+            occurred_at=occurred_at,
+        )
+
+    if event_type == "invoice.paid":
+        parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else {}
+        details = parent.get("subscription_details") or obj.get("subscription_details") or {}
+        metadata = _meta(details) if isinstance(details, dict) else {}
+        amount = _int(obj, "amount_paid", path)
+        if not metadata.get("campaign") or amount == 0:
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)
+        first = obj.get("billing_reason") == "subscription_create"
+        return NormalizedEvent(
+            event_id=event_id,
+            kind=SUCCEEDED,
+            # Each instalment is its own donation, keyed by its invoice.
+            donation_external_id=obj.get("id") or event_id,
+            campaign_slug=metadata["campaign"],
+            amount_minor=amount,
+            currency=_currency(obj, path),
+            donor_name=(obj.get("customer_name") or "")[:200],
+            donor_email=(obj.get("customer_email") or "")[:254],
+            anonymous=metadata.get("anonymous") == "1",
+            # Only the first invoice settles the pledge; later ones must not find it again.
+            reference=metadata.get("reference", "") if first else "",
+            occurred_at=occurred_at,
+            extra={"frequency": Donation.Frequency.MONTHLY},
+        )
+
+    if event_type == "charge.refunded":
+        refunded = _int(obj, "amount_refunded", path)
+        previous = data.get("previous_attributes") if isinstance(data.get("previous_attributes"), dict) else {}
+        # amount_refunded is cumulative: this event's refund is the difference with the
+        # previous value Stripe sends along, so two partial refunds never count 10 + (10 + 5).
+        before = previous.get("amount_refunded", 0)
+        if isinstance(before, bool) or not isinstance(before, int):
+            raise PayloadError("data.previous_attributes.amount_refunded", "must be an integer")
+        delta = refunded - before
+        if delta <= 0:
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)
+        return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
+                            amount=delta, currency=_currency(obj, path), occurred_at=occurred_at)
+
+    if event_type == "charge.dispute.created":
+        # The bank has already taken the money back: a refund-like entry until the dispute is won.
+        return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
+                            amount=_int(obj, "amount", path), currency=_currency(obj, path),
+                            occurred_at=occurred_at)
+
+    return NormalizedEvent(event_id=event_id, kind=IGNORED)
