@@ -1,0 +1,71 @@
+"""Real Celery workers: end to end on Redis, a SIGKILLed worker, and the embedded filesystem broker."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.harness import Gunicorn
+from campaigns.models import CampaignTotal, LedgerEntry, PaymentEvent
+from campaigns.tasks import enqueue, sweep_unprocessed
+from tests.conftest import post_webhook, webhook_body
+from tests.live import get_json, post_signed
+from tests.worker import celery_worker, process_env, wait_until
+
+pytestmark = [pytest.mark.postgres, pytest.mark.worker]
+
+
+def _processed() -> int:
+    return PaymentEvent.objects.filter(status=PaymentEvent.Status.PROCESSED).count()
+
+
+def test_killed_worker_loses_nothing_and_counts_nothing_twice(transactional_db, campaign, client):
+    events = 300
+    expected = 0
+    for i in range(events):
+        amount = 100 + i
+        expected += amount
+        body = webhook_body(event_id=f"evt_k{i}", donation_id=f"don_k{i}", amount_minor=amount)
+        assert post_webhook(client, body).status_code == 202
+    # A few deliveries twice: duplicates on the wire must not count either.
+    for i in range(0, events, 10):
+        assert post_webhook(client, webhook_body(event_id=f"evt_k{i}", donation_id=f"don_k{i}",
+                                                 amount_minor=100 + i)).status_code == 200
+
+    with celery_worker(concurrency=2) as first:
+        wait_until(lambda: _processed() >= 5, timeout=60, message="the first worker to start applying events")
+        first.kill()  # SIGKILL to the whole process group, mid-flight
+    in_flight = events - _processed()
+    assert in_flight > 0, "the worker finished before it could be killed; raise `events`"
+
+    # A new worker; the sweeper (sent through the broker, as beat would) re-enqueues what the
+    # killed worker had taken from Redis and never acknowledged.
+    with celery_worker(concurrency=2, SWEEP_AFTER_SECONDS="0"):
+        def all_applied() -> bool:
+            if _processed() == events:
+                return True
+            enqueue(sweep_unprocessed)
+            return False
+
+        wait_until(all_applied, timeout=120, interval=1, message=f"{in_flight} in-flight events to be applied")
+
+    total = CampaignTotal.objects.get(campaign=campaign)
+    assert (total.total_minor, total.donation_count) == (expected, events)
+    assert LedgerEntry.objects.count() == events
+    assert not PaymentEvent.objects.exclude(status=PaymentEvent.Status.PROCESSED).exists()
+
+
+def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, campaign, tmp_path):
+    """What `make run` uses: kombu's filesystem transport, no broker server at all."""
+    (tmp_path / "broker" / "queue").mkdir(parents=True)
+    (tmp_path / "broker" / "control").mkdir(parents=True)
+    env = process_env(CELERY_BROKER_URL="filesystem://", JAUGE_VAR_DIR=str(tmp_path))
+    body = webhook_body(event_id="evt_fs", donation_id="don_fs", amount_minor=1234)
+    with Gunicorn(env, workers=1) as web:
+        assert post_signed(web.url, body)[0] == 202
+        # The message is a file in the embedded broker's queue folder until a worker takes it.
+        assert list((tmp_path / "broker" / "queue").iterdir())
+        with celery_worker(concurrency=1, CELERY_BROKER_URL="filesystem://", JAUGE_VAR_DIR=str(tmp_path)):
+            wait_until(lambda: CampaignTotal.objects.get(campaign=campaign).total_minor == 1234,
+                       timeout=60, message="the filesystem-broker worker to apply the event")
+        status, progress = get_json(f"{web.url}/api/campaigns/{campaign.slug}/progress.json")
+        assert (status, progress["total_minor"]) == (200, 1234)
