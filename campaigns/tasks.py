@@ -51,3 +51,39 @@ def reconcile_totals() -> None:
 
     for drift in reconcile.totals_reconcile(fix=False):
         logger.error("ledger drift: %s", drift)
+
+
+# --- Donations: sandbox checkout, receipts, pledge expiry ------------------------------------
+
+
+def enqueue_receipt(donation_id: int) -> bool:
+    return enqueue(send_receipt, donation_id)
+
+
+# requests' errors are OSErrors: a web process that is down or restarting is retried.
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=8)
+def sandbox_webhook_send(donation_id: int, decision: str) -> None:
+    from campaigns.services import pledges
+
+    pledges.sandbox_webhook_send(donation_id=donation_id, decision=decision)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_receipt(donation_id: int) -> None:
+    from campaigns.services import receipts
+
+    receipts.receipt_send(donation_id=donation_id)
+
+
+@shared_task(acks_late=True)
+def sweep_receipts() -> None:
+    from campaigns.services import receipts
+
+    receipts.receipts_sweep()
+
+
+@shared_task(acks_late=True)
+def expire_pledges() -> None:
+    from campaigns.services import pledges
+
+    pledges.pledges_expire()

@@ -70,6 +70,7 @@ def _apply_succeeded(event: PaymentEvent, parsed: NormalizedEvent, campaign: Cam
             donor_email=parsed.donor_email,
             anonymous=parsed.anonymous,
             occurred_at=parsed.occurred_at,
+            frequency=parsed.extra.get("frequency", Donation.Frequency.ONCE),
         )
     elif donation.campaign_id != campaign.pk:
         raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")

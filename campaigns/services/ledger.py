@@ -165,7 +165,17 @@ def donation_confirm(*, donation_id: int, at: datetime | None = None) -> Donatio
         donation.confirmed_at = at or timezone.now()
         donation.save(update_fields=["status", "confirmed_at"])
         ledger_post(total=total, donation=donation, delta_minor=donation.amount_minor, kind=LedgerEntry.Kind.CONFIRM)
+        _receipt_on_commit(donation)
     return donation
+
+
+def _receipt_on_commit(donation: Donation) -> None:
+    """Every confirmation path (webhooks, statement matching) ends here: the receipt follows."""
+    from campaigns.services.receipts import receipt_wanted
+    from campaigns.tasks import enqueue_receipt
+
+    if receipt_wanted(donation):
+        transaction.on_commit(lambda: enqueue_receipt(donation.pk))
 
 
 def donation_refund(

@@ -1,0 +1,145 @@
+"""Pledges: a reader's promise, a pending Donation with a reference, handed to a provider.
+
+A pledge counts nowhere until its provider confirms it (bank transfers count as pending
+money meanwhile); a pledge nobody confirms expires after its provider's delay.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign, Donation
+from campaigns.services import ledger
+from campaigns.services.references import reference_generate
+
+logger = logging.getLogger(__name__)
+
+# Donation form's `provider` value → the pledge's Donation.source.
+PROVIDER_SOURCES = {
+    "sandbox": Donation.Source.SANDBOX,
+    "stripe": Donation.Source.STRIPE,
+    "bank_transfer": Donation.Source.BANK,
+}
+# settings.PLEDGE_EXPIRY_MINUTES is keyed by source.
+EXPIRING_SOURCES = (Donation.Source.SANDBOX, Donation.Source.STRIPE, Donation.Source.BANK)
+
+
+class PledgeError(Exception):
+    """A pledge the service refuses (closed campaign, bad state): the message says why."""
+
+
+def pledge_create(
+    *,
+    campaign: Campaign,
+    provider: str,
+    amount_minor: int,
+    frequency: str = Donation.Frequency.ONCE,
+    donor_name: str = "",
+    donor_email: str = "",
+    anonymous: bool = False,
+    public_amount: bool = False,
+    message: str = "",
+    article_url: str = "",
+    locale: str = "",
+) -> Donation:
+    """Create a pending donation with a fresh reference (its external id too)."""
+    if not campaign.is_open:
+        raise PledgeError(f"campaign {campaign.slug} is not open to gifts")
+    if not campaign.min_amount_minor <= amount_minor <= campaign.max_amount_minor:
+        raise PledgeError(f"amount {amount_minor} outside the campaign's bounds")
+    source = PROVIDER_SOURCES[provider]
+    for _attempt in range(5):
+        reference = reference_generate()
+        try:
+            # A savepoint: a reference collision (unique) is retried with a new code.
+            with transaction.atomic():
+                donation, _created = ledger.donation_create(
+                    campaign=campaign,
+                    source=source,
+                    external_id=reference,
+                    reference=reference,
+                    amount_minor=amount_minor,
+                    currency=campaign.currency,
+                    frequency=frequency,
+                    donor_name=donor_name,
+                    donor_email=donor_email,
+                    anonymous=anonymous,
+                    message=message,
+                    article_url=article_url,
+                    locale=locale or campaign.locale,
+                )
+                if public_amount:
+                    Donation.objects.filter(pk=donation.pk).update(public_amount=True)
+                    donation.public_amount = True
+            return donation
+        except IntegrityError:
+            logger.info("reference %s already taken, drawing another", reference)
+    raise PledgeError("could not draw a free reference")
+
+
+def pledges_expire(*, now: datetime | None = None) -> int:
+    """Pending pledges older than their provider's delay become expired and count nowhere."""
+    now = now or timezone.now()
+    expired = 0
+    for source in EXPIRING_SOURCES:
+        cutoff = now - timedelta(minutes=settings.PLEDGE_EXPIRY_MINUTES[source])
+        ids = list(
+            Donation.objects.filter(source=source, status=Donation.Status.PENDING, created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:1000]
+        )
+        for donation_id in ids:
+            donation = ledger.donation_fail(donation_id=donation_id, status=Donation.Status.EXPIRED)
+            expired += donation.status == Donation.Status.EXPIRED
+    if expired:
+        logger.info("%d pending pledges expired", expired)
+    return expired
+
+
+def sandbox_decision_submit(*, donation_id: int, decision: str) -> bool:
+    """The reader clicked confirm/decline on the sandbox checkout: send the webhook from a worker."""
+    from campaigns.providers.sandbox import DECISIONS
+    from campaigns.tasks import enqueue, sandbox_webhook_send
+
+    if decision not in DECISIONS:
+        raise PledgeError(f"unknown decision {decision!r}")
+    donation = Donation.objects.get(pk=donation_id)
+    if donation.source != Donation.Source.SANDBOX:
+        raise PledgeError(f"pledge {donation.reference} is not a sandbox pledge")
+    if donation.status != Donation.Status.PENDING:
+        return False
+    return enqueue(sandbox_webhook_send, donation_id, decision)
+
+
+def sandbox_webhook_send(*, donation_id: int, decision: str) -> int:
+    """POST the signed generic webhook for a sandbox decision to this site's own /hooks/generic/.
+
+    Raises on a network error or a 5xx so the task retries; 200 (already stored) is success.
+    """
+    from campaigns.providers.sandbox import sandbox_event_body
+    from campaigns.signing import SIGNATURE_HEADER, sign
+
+    donation = Donation.objects.select_related("campaign").get(pk=donation_id)
+    body = sandbox_event_body(donation=donation, decision=decision)
+    response = requests.post(
+        f"{settings.PUBLIC_URL}/hooks/generic/",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(body, settings.GENERIC_WEBHOOK_SECRET),
+            "User-Agent": "Jauge-Sandbox/1",
+        },
+        timeout=10,
+    )
+    if response.status_code >= 500:
+        response.raise_for_status()
+    if response.status_code >= 400:
+        # A 4xx will not get better by retrying (a secret mismatch between web and worker).
+        logger.error("sandbox webhook refused (%s): %s", response.status_code, response.text[:500])
+    return response.status_code
