@@ -1,0 +1,43 @@
+"""docker-compose.yml: the scale-out shape the README promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_defines_web_worker_beat_postgres_and_redis():
+    services = _compose()["services"]
+    assert {"web", "worker", "beat", "postgres", "redis"} <= set(services)
+    assert "gunicorn" in services["web"]["command"]
+    assert "worker" in services["worker"]["command"]
+    assert "beat" in services["beat"]["command"]
+
+
+def test_compose_services_have_healthchecks_and_wait_for_healthy_backends():
+    services = _compose()["services"]
+    for name in ("web", "worker", "postgres", "redis"):
+        assert services[name]["healthcheck"]["test"], name
+    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+    for name in ("web", "worker", "beat"):
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == depends["redis"]["condition"] == "service_healthy"
+
+
+def test_compose_app_services_read_an_env_file_and_use_postgres_and_redis():
+    services = _compose()["services"]
+    for name in ("web", "worker", "beat"):
+        service = services[name]
+        assert service["env_file"] in (".env", [".env"]) or ".env" in str(service["env_file"])
+        env = service["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["CELERY_BROKER_URL"].startswith("redis://")
+        assert env["REDIS_URL"].startswith("redis://")
+    assert (ROOT / ".env.example").exists()
