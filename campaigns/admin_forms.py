@@ -1,0 +1,232 @@
+"""Admin forms: editors type money in major units ("25 000", "25,50"); the database keeps
+integer minor units. Parsing goes through money.py only."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns import money
+from campaigns.models import Campaign, Donation
+from campaigns.services.backoffice import MANUAL_METHODS
+
+COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+COLOR_FIELDS = ("color_primary", "color_background", "color_text")
+MONEY_FIELDS = ("goal_minor", "min_amount_minor", "max_amount_minor")
+
+
+def _major(amount_minor: int | None, currency: str) -> str:
+    if amount_minor is None:
+        return ""
+    return str(money.to_decimal(amount_minor, currency)).replace(".", ",")
+
+
+def parse_major(text: str, currency: str, *, allow_negative: bool = False) -> int:
+    """Major units as typed by staff → minor units, or a form error."""
+    text = (text or "").strip()
+    sign = 1
+    if allow_negative and text[:1] in "-−":
+        sign, text = -1, text[1:].strip()
+    try:
+        return sign * money.parse_amount(text, currency if money.is_known_currency(currency) else "EUR")
+    except money.AmountError:
+        raise forms.ValidationError(
+            _("Montant invalide : « %(value)s » (exemple : 25 ou 25,50)."), params={"value": text}
+        ) from None
+
+
+class CampaignAdminForm(forms.ModelForm):
+    goal_minor = forms.CharField(label=_("Objectif"), help_text=_("En unités de la devise, par ex. 25 000."))
+    min_amount_minor = forms.CharField(label=_("Don minimum"), initial="1")
+    max_amount_minor = forms.CharField(label=_("Don maximum"), initial="100000")
+    preset_amounts_minor = forms.CharField(
+        label=_("Montants proposés"),
+        required=False,
+        help_text=_("Séparés par des espaces ou des points-virgules, par ex. 10 ; 25 ; 50."),
+    )
+
+    class Meta:
+        model = Campaign
+        fields = (
+            "title", "slug", "status", "featured", "locale", "starts_at", "ends_at", "currency", "goal_minor",
+            "appeal", "color_primary", "color_background", "color_text", "font_family", "preset_amounts_minor",
+            "min_amount_minor", "max_amount_minor", "donor_wall", "allowed_origins", "poll_interval_seconds",
+        )
+        widgets = {name: forms.TextInput(attrs={"type": "color"}) for name in COLOR_FIELDS}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        currency = instance.currency or "EUR"
+        if instance.pk:
+            for name in MONEY_FIELDS:
+                self.initial[name] = _major(getattr(instance, name), currency)
+            self.initial["preset_amounts_minor"] = " ; ".join(
+                _major(amount, currency) for amount in instance.preset_amounts_minor or []
+            )
+        if "slug" in self.fields and self.slug_frozen:
+            self.fields["slug"].disabled = True
+            self.fields["slug"].help_text = _("Figé : la campagne a été publiée, ses intégrations utilisent ce slug.")
+
+    @property
+    def slug_frozen(self) -> bool:
+        """Live (or once live) campaigns keep their slug: embeds on articles point at it."""
+        instance = self.instance
+        if not instance.pk:
+            return False
+        stored = Campaign.objects.filter(pk=instance.pk).values_list("status", flat=True).first()
+        return stored != Campaign.Status.DRAFT or Donation.objects.filter(campaign_id=instance.pk).exists()
+
+    def _currency(self) -> str:
+        return (self.data.get(self.add_prefix("currency")) or self.instance.currency or "EUR").strip().upper()
+
+    def clean_currency(self) -> str:
+        code = self.cleaned_data["currency"].strip().upper()
+        if not money.is_known_currency(code):
+            raise forms.ValidationError(_("Devise inconnue : %(code)s"), params={"code": code})
+        if self.instance.pk and code != self.instance.currency and Donation.objects.filter(
+            campaign_id=self.instance.pk
+        ).exists():
+            raise forms.ValidationError(_("La devise ne peut plus changer : la campagne a reçu des dons."))
+        return code
+
+    def clean_goal_minor(self) -> int:
+        amount = parse_major(self.cleaned_data["goal_minor"], self._currency())
+        if amount <= 0:
+            raise forms.ValidationError(_("L'objectif doit être supérieur à zéro."))
+        return amount
+
+    def clean_min_amount_minor(self) -> int:
+        amount = parse_major(self.cleaned_data["min_amount_minor"], self._currency())
+        if amount <= 0:
+            raise forms.ValidationError(_("Le don minimum doit être supérieur à zéro."))
+        return amount
+
+    def clean_max_amount_minor(self) -> int:
+        return parse_major(self.cleaned_data["max_amount_minor"], self._currency())
+
+    def clean_preset_amounts_minor(self) -> list[int]:
+        text = self.cleaned_data.get("preset_amounts_minor") or ""
+        parts = [part for part in re.split(r"[;\s]+", text) if part]
+        amounts = [parse_major(part, self._currency()) for part in parts]
+        if any(amount <= 0 for amount in amounts):
+            raise forms.ValidationError(_("Les montants proposés doivent être positifs."))
+        return amounts
+
+    def clean_allowed_origins(self) -> str:
+        lines = [line.strip() for line in self.cleaned_data.get("allowed_origins", "").splitlines() if line.strip()]
+        bad = []
+        for line in lines:
+            parts = urlsplit(line)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or (
+                parts.query or parts.fragment
+            ):
+                bad.append(line)
+        if bad:
+            raise forms.ValidationError(
+                _("Pas une origine (https://www.exemple.fr) : %(lines)s"), params={"lines": ", ".join(bad)}
+            )
+        return "\n".join(line.rstrip("/") for line in lines)
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in COLOR_FIELDS:
+            value = cleaned.get(name)
+            if value and not COLOR_RE.match(value):
+                self.add_error(name, _("Une couleur #rrggbb."))
+        low, high = cleaned.get("min_amount_minor"), cleaned.get("max_amount_minor")
+        if low is not None and high is not None:
+            if high < low:
+                self.add_error("max_amount_minor", _("Le maximum doit être au moins égal au minimum."))
+            presets = cleaned.get("preset_amounts_minor") or []
+            outside = [p for p in presets if not low <= p <= high]
+            if outside:
+                self.add_error(
+                    "preset_amounts_minor", _("Chaque montant proposé doit être entre le minimum et le maximum.")
+                )
+        return cleaned
+
+
+class ManualDonationForm(forms.Form):
+    campaign = forms.ModelChoiceField(label=_("Campagne"), queryset=Campaign.objects.all())
+    method = forms.ChoiceField(
+        label=_("Moyen de paiement"),
+        choices=list(zip(MANUAL_METHODS, (_("Chèque"), _("Espèces"), _("Virement")), strict=True)),
+    )
+    amount = forms.CharField(label=_("Montant"), help_text=_("En unités de la devise, par ex. 50 ou 50,00."))
+    received_at = forms.DateTimeField(
+        label=_("Reçu le"), initial=timezone.now, help_text=_("Format : 24/11/2026 14:30.")
+    )
+    number = forms.CharField(
+        label=_("Numéro"), required=False, max_length=120,
+        help_text=_("Numéro du chèque ou du virement : empêche de le saisir deux fois."),
+    )
+    donor_name = forms.CharField(label=_("Nom du donateur"), required=False, max_length=200)
+    donor_email = forms.EmailField(label=_("E-mail du donateur"), required=False)
+    anonymous = forms.BooleanField(label=_("Anonyme"), required=False)
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        cleaned = super().clean()
+        campaign = cleaned.get("campaign")
+        if campaign and cleaned.get("amount") is not None:
+            try:
+                cleaned["amount_minor"] = parse_major(cleaned["amount"], campaign.currency)
+            except forms.ValidationError as exc:
+                self.add_error("amount", exc)
+            else:
+                if cleaned["amount_minor"] <= 0:
+                    self.add_error("amount", _("Le montant doit être positif."))
+        return cleaned
+
+
+class RefundForm(forms.Form):
+    amount = forms.CharField(
+        label=_("Montant à rembourser"), required=False, help_text=_("Vide : tout ce qui reste.")
+    )
+    reason = forms.CharField(label=_("Motif"), widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, currency: str, **kwargs):
+        self.currency = currency
+        super().__init__(*args, **kwargs)
+
+    def clean_amount(self) -> int | None:
+        text = self.cleaned_data.get("amount", "").strip()
+        if not text:
+            return None
+        amount = parse_major(text, self.currency)
+        if amount <= 0:
+            raise forms.ValidationError(_("Le montant doit être positif."))
+        return amount
+
+
+class CorrectionForm(forms.Form):
+    delta = forms.CharField(
+        label=_("Correction"), help_text=_("Positive ou négative, par ex. -5 ou 450,00.")
+    )
+    reason = forms.CharField(label=_("Motif"), widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, currency: str, **kwargs):
+        self.currency = currency
+        super().__init__(*args, **kwargs)
+
+    def clean_delta(self) -> int:
+        amount = parse_major(self.cleaned_data["delta"], self.currency, allow_negative=True)
+        if amount == 0:
+            raise forms.ValidationError(_("Une correction ne peut pas être nulle."))
+        return amount
+
+
+class ErasureForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Motif"), widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Par ex. : demande du donateur reçue par e-mail le 24/11/2026."),
+    )
+    confirm = forms.BooleanField(
+        label=_("Je confirme : les données personnelles de ce donateur seront effacées de tous ses dons. "
+                "Les montants et le grand livre restent."),
+    )
