@@ -1,0 +1,32 @@
+"""One world of back-office users for the admin, dashboard, export and GDPR tests:
+superuser, editor, finance, staff without a group, anonymous."""
+
+from __future__ import annotations
+
+import importlib
+
+from django.contrib.auth.models import Group, Permission, User
+
+PASSWORD = "correct horse battery staple"
+ROLES = importlib.import_module("campaigns.migrations.0003_roles")
+
+
+def roles_ensure() -> dict[str, Group]:
+    """The groups the data migration creates (transactional tests flush them: recreate)."""
+    groups = {}
+    for name, codenames in ROLES.ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(Permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
+        groups[name] = group
+    return groups
+
+
+def staff_world() -> dict[str, User | None]:
+    groups = roles_ensure()
+    superuser = User.objects.create_superuser("root", "root@example.org", PASSWORD)
+    editor = User.objects.create_user("editor", password=PASSWORD, is_staff=True)
+    editor.groups.add(groups[ROLES.EDITORS])
+    finance = User.objects.create_user("finance", password=PASSWORD, is_staff=True)
+    finance.groups.add(groups[ROLES.FINANCE])
+    staff = User.objects.create_user("staff", password=PASSWORD, is_staff=True)
+    return {"superuser": superuser, "editor": editor, "finance": finance, "staff": staff, "anonymous": None}
