@@ -1,9 +1,17 @@
 from django.urls import path
 
-from campaigns.views import api, dashboard, health, hooks, pages
+from campaigns.views import api, dashboard, donate, embed, health, hooks, pages
 
 urlpatterns = [
     path("c/<slug:slug>/", pages.campaign_page, name="campaign"),
+    path("c/<slug:slug>/donate/", donate.donate, name="donate"),
+    path("c/<slug:slug>/checkout/<str:reference>/", donate.sandbox_checkout, name="sandbox-checkout"),
+    path("c/<slug:slug>/merci/<str:reference>/", donate.thanks, name="donate-thanks"),
+    path("c/<slug:slug>/merci/<str:reference>/statut/", donate.thanks_status, name="donate-thanks-status"),
+    path("embed/<slug:slug>/", embed.banner, name="embed-banner"),
+    path("embed/<slug:slug>/frame/", embed.frame, name="embed-frame"),
+    path("embed/<slug:slug>.js", embed.loader, name="embed-loader"),
+    path("embed/<slug:slug>.svg", embed.svg, name="embed-svg"),
     path("api/campaigns/<slug:slug>/progress.json", api.progress_json, name="progress-json"),
     path("hooks/<slug:provider>/", hooks.webhook, name="webhook"),
     path("healthz", health.healthz, name="healthz"),

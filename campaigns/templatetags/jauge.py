@@ -1,14 +1,33 @@
-"""Template helpers: money and progress formatted by Babel for a locale."""
+"""Template helpers: money and progress formatted by Babel for a locale, banner theming.
+
+Everything here works from a cached progress snapshot (selectors.campaign_progress): no database.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from datetime import datetime
 from typing import Any
 
+import nh3
+from babel.numbers import format_decimal, format_percent
 from django import template
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, ngettext
 
 from campaigns import money
 
 register = template.Library()
+
+DEFAULT_THEME = {"color_primary": "#b8002e", "color_background": "#ffffff", "color_text": "#1a1a1a"}
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# A font stack is names, commas, spaces, quotes and hyphens; anything else (`;`, `(`, `}`) could
+# smuggle other CSS declarations into the banner's style attribute.
+_FONT_JUNK = re.compile(r"[^\w\s,'\"-]")
+_APPEAL_TAGS = {"p", "br", "strong", "em", "b", "i", "a"}
+WCAG_AA_TEXT = 4.5
 
 
 @register.simple_tag
@@ -16,15 +35,125 @@ def format_money(amount_minor: int, currency: str, locale: str = "fr") -> str:
     return money.format_money(amount_minor, currency, locale)
 
 
+def _percent_floor(percent: float) -> int:
+    # Floor, not round: 99.6 % must not read "100 %" while the goal is not reached.
+    return math.floor(percent)
+
+
+def _days_left(ends_at: str, now: datetime) -> int:
+    remaining = datetime.fromisoformat(ends_at) - now
+    return max(0, math.ceil(remaining.total_seconds() / 86400))
+
+
+def progress_state(snapshot: dict[str, Any] | None, now: datetime | None = None) -> str:
+    """`hidden` (nothing to show), `live` (keeps polling) or `ended` (final numbers, no polling)."""
+    if snapshot is None or snapshot["status"] == "draft":
+        return "hidden"
+    now = now or timezone.now()
+    if snapshot["status"] == "closed" or datetime.fromisoformat(snapshot["ends_at"]) <= now:
+        return "ended"
+    return "live"
+
+
 def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     """What a progress fragment shows, derived from a cached snapshot (no database)."""
     currency = snapshot["currency"]
     percent = snapshot["percent"]
+    goal = snapshot["goal_minor"]
+    pending = snapshot.get("pending_minor", 0)
+    bar = min(percent, 100.0)
+    # The pending segment sits after the confirmed fill and never pushes the bar past 100 %.
+    pending_bar = min(max(0.0, 100.0 - bar), pending * 100 / goal) if goal > 0 else 0.0
+    floor = _percent_floor(percent)
+    now = timezone.now()
+    state = progress_state(snapshot, now)
+    days = _days_left(snapshot["ends_at"], now) if state == "live" else 0
+    total_display = money.format_money(snapshot["total_minor"], currency, locale)
+    goal_display = money.format_money(goal, currency, locale)
+    percent_display = format_percent(floor / 100, locale=locale)
     return {
         **snapshot,
-        "total_display": money.format_money(snapshot["total_minor"], currency, locale),
-        "goal_display": money.format_money(snapshot["goal_minor"], currency, locale),
-        "pending_display": money.format_money(snapshot["pending_minor"], currency, locale),
-        "bar_percent": f"{min(percent, 100.0):.2f}",
-        "percent_display": f"{percent:.0f}",
+        "total_display": total_display,
+        "goal_display": goal_display,
+        "pending_display": money.format_money(pending, currency, locale),
+        "has_pending": pending > 0,
+        "bar_percent": f"{bar:.2f}",
+        "pending_bar_percent": f"{pending_bar:.2f}",
+        "percent_int": floor,
+        "percent_display": percent_display,
+        "overfunded": percent > 100,
+        "valuetext": gettext("%(percent)s de l'objectif : %(total)s collectés sur %(goal)s")
+        % {"percent": percent_display, "total": total_display, "goal": goal_display},
+        "donors_display": ngettext("%(count)s donateur", "%(count)s donateurs", snapshot["donors"])
+        % {"count": format_decimal(snapshot["donors"], locale=locale)},
+        "state": state,
+        "days_left": days,
+        "days_display": (
+            ngettext("%(days)s jour restant", "%(days)s jours restants", days) % {"days": days}
+            if state == "live"
+            else gettext("Campagne terminée")
+        ),
     }
+
+
+def appeal_html(text: str) -> SafeString:
+    """Campaign text as safe HTML: a handful of inline tags, no script, no event handlers."""
+    cleaned = nh3.clean(
+        text or "",
+        tags=_APPEAL_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+    return mark_safe(cleaned.strip().replace("\n", "<br>"))  # noqa: S308 - nh3 output, line breaks only
+
+
+def _luminance(colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours (1 to 21)."""
+    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _readable_on(background: str) -> str:
+    # Black or white, whichever contrasts more: one of them always passes AA (≥ 4.58).
+    return "#000000" if contrast_ratio("#000000", background) >= contrast_ratio("#ffffff", background) else "#ffffff"
+
+
+def banner_theme(snapshot: dict[str, Any]) -> dict[str, str]:
+    """The campaign's colours and font, validated and adjusted so text passes WCAG AA."""
+    colours = {}
+    for field, default in DEFAULT_THEME.items():
+        value = snapshot.get(field) or default
+        colours[field] = value.lower() if _HEX_COLOUR.match(value) else default
+    background, text = colours["color_background"], colours["color_text"]
+    if contrast_ratio(text, background) < WCAG_AA_TEXT:
+        text = _readable_on(background)
+    primary = colours["color_primary"]
+    font = " ".join(_FONT_JUNK.sub("", snapshot.get("font_family") or "").split())[:200]
+    return {
+        "primary": primary,
+        "on_primary": _readable_on(primary),
+        "background": background,
+        "text": text,
+        "font": font,
+    }
+
+
+def banner_style(theme: dict[str, str]) -> str:
+    """CSS custom properties for the banner's root element (values already validated)."""
+    style = (
+        f"--jauge-primary:{theme['primary']};--jauge-on-primary:{theme['on_primary']};"
+        f"--jauge-bg:{theme['background']};--jauge-text:{theme['text']}"
+    )
+    if theme["font"]:
+        style += f";--jauge-font:{theme['font']}"
+    return style

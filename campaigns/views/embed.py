@@ -1,0 +1,339 @@
+"""The live progress banner on other sites: fragment, frame, loader script and SVG.
+
+The hottest path of Jauge (every article view of a publication, then a poll every few seconds).
+Per request: one cache read for the campaign's snapshot (no database on a hit), an ETag built
+from its version, a 304 before anything is rendered, and otherwise a body rendered once per
+process per (version, variant, language) and reused. No session, no cookie, no Vary: Cookie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.utils import timezone, translation
+from django.utils.text import Truncator
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_http_methods
+
+from campaigns import selectors
+from campaigns.templatetags.jauge import (
+    appeal_html,
+    banner_style,
+    banner_theme,
+    progress_context,
+    progress_state,
+)
+from campaigns.views.caching import etag_matches, public_cache_headers
+
+VARIANTS = ("banner", "bar", "compact")
+LANGUAGES = tuple(code for code, _ in settings.LANGUAGES)
+# Polling when there is nothing to show (`current` between campaigns, a draft): slow, so a
+# campaign that starts appears within a minute without costing much.
+IDLE_POLL_SECONDS = 60
+STALE_SECONDS = 30
+LOADER_MAX_AGE = 3600
+LOADER_SHARED_MAX_AGE = 86400
+# Bump when the markup changes, so ETags issued by the previous release stop matching.
+MARKUP_VERSION = "1"
+HTMX_HEADERS = (
+    "HX-Request, HX-Current-URL, HX-Target, HX-Trigger, HX-Trigger-Name, HX-Boosted, "
+    "HX-History-Restore-Request, HX-Prompt"
+)
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
+_STATIC_DIR = Path(settings.BASE_DIR) / "static" / "embed"
+
+# Rendered bodies, per process. Keys hold the campaign's version, so an entry never goes stale:
+# a donation or an edit makes a new key. The bound only caps memory.
+_rendered: dict[tuple, bytes] = {}
+_RENDERED_MAX = 2048
+
+
+class BadOption(ValueError):
+    pass
+
+
+def _remember(key: tuple, render: Callable[[], str]) -> bytes:
+    body = _rendered.get(key)
+    if body is None:
+        if len(_rendered) >= _RENDERED_MAX:
+            _rendered.clear()
+        body = _rendered[key] = render().encode()
+    return body
+
+
+def _options(request: HttpRequest, snapshot: dict[str, Any] | None) -> tuple[str, str]:
+    variant = request.GET.get("variant") or "banner"
+    if variant not in VARIANTS:
+        raise BadOption(f"unknown variant {variant!r}: use one of {', '.join(VARIANTS)}")
+    lang = request.GET.get("lang") or (snapshot["locale"] if snapshot else settings.LANGUAGE_CODE)
+    if lang not in LANGUAGES:
+        raise BadOption(f"unknown lang {lang!r}: use one of {', '.join(LANGUAGES)}")
+    return variant, lang
+
+
+def allowed_origins(snapshot: dict[str, Any] | None) -> list[str]:
+    """The campaign's origins, else EMBED_ALLOWED_ORIGINS; malformed entries are ignored."""
+    listed = (snapshot.get("origins") if snapshot else None) or settings.EMBED_ALLOWED_ORIGINS
+    return [origin.rstrip("/") for origin in listed if origin == "*" or _ORIGIN.match(origin.rstrip("/"))]
+
+
+def _state(snapshot: dict[str, Any] | None, now: datetime) -> tuple[str, int]:
+    """(`hidden`|`live`|`ended`, days left): both show in the markup, so both go in the ETag."""
+    state = progress_state(snapshot, now)
+    if state != "live":
+        return state, 0
+    remaining = datetime.fromisoformat(snapshot["ends_at"]) - now
+    return state, -int(-remaining.total_seconds() // 86400)
+
+
+def _etag(snapshot: dict[str, Any] | None, kind: str, variant: str, lang: str, state: str, days: int) -> str:
+    version = snapshot["etag"].strip('"') if snapshot else "none"
+    return f'"{version}-{kind}-{variant}-{lang}-{state}{days}-m{MARKUP_VERSION}"'
+
+
+def _poll_seconds(snapshot: dict[str, Any] | None, state: str) -> int:
+    if state != "live" or snapshot is None:
+        return IDLE_POLL_SECONDS
+    return max(2, int(snapshot.get("poll_interval_seconds") or 10))
+
+
+def _public(response: HttpResponse, *, etag: str, lang: str, max_age: int) -> HttpResponse:
+    response["ETag"] = etag
+    response["Content-Language"] = lang
+    # The language comes from the URL or the campaign, not the browser (see campaigns.middleware).
+    response.vary_on_accept_language = False
+    return public_cache_headers(response, max_age=max_age, stale=STALE_SECONDS)
+
+
+def _cors(request: HttpRequest, response: HttpResponse, origins: list[str]) -> HttpResponse:
+    # Always Vary: Origin, so a shared cache never hands one origin's answer to another.
+    response["Vary"] = "Origin"
+    origin = request.headers.get("Origin")
+    if origin and ("*" in origins or origin in origins):
+        response["Access-Control-Allow-Origin"] = origin
+        response["Access-Control-Expose-Headers"] = "ETag"
+    return response
+
+
+def _lookup(slug: str) -> tuple[dict[str, Any] | None, bool]:
+    """(snapshot, found). `current` with no live campaign is found and empty."""
+    snapshot = selectors.campaign_progress(slug=slug)
+    if snapshot is None:
+        return None, slug == selectors.CURRENT_SLUG
+    return snapshot, True
+
+
+def _not_found() -> HttpResponse:
+    return HttpResponse("unknown campaign\n", status=404, content_type="text/plain; charset=utf-8")
+
+
+def _bad_request(error: BadOption) -> HttpResponse:
+    return HttpResponse(f"{error}\n", status=400, content_type="text/plain; charset=utf-8")
+
+
+def _base(request: HttpRequest) -> str:
+    # Scheme-relative: the fragment lands in an article page and follows its http/https.
+    return f"//{request.get_host()}"
+
+
+def _banner_context(
+    request: HttpRequest, slug: str, snapshot: dict[str, Any] | None, *, kind: str, variant: str, lang: str,
+    state: str, poll: int,
+) -> dict[str, Any]:
+    base = _base(request)
+    own_url = f"{base}/embed/{slug}/" + ("frame/" if kind == "frame" else "")
+    context: dict[str, Any] = {
+        "state": state,
+        "variant": variant,
+        "lang": lang,
+        "poll": poll,
+        "poll_url": f"{own_url}?variant={variant}&lang={lang}",
+        # The frame polls itself and keeps only the banner (hx-select).
+        "poll_select": kind == "frame",
+        "target": "_top" if kind == "frame" else "",
+        "htmx_attribution": kind == "fragment",
+    }
+    if snapshot is not None and state != "hidden":
+        theme = banner_theme(snapshot)
+        context.update(
+            progress=progress_context(snapshot, lang),
+            theme=theme,
+            style=banner_style(theme),
+            appeal=appeal_html(snapshot.get("appeal", "")),
+            give_url=f"{base}/c/{snapshot['slug']}/",
+        )
+    return context
+
+
+@lru_cache(maxsize=1)
+def _css() -> str:
+    return (_STATIC_DIR / "jauge-embed.css").read_text()
+
+
+def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResponse, dict[str, Any] | None]:
+    """(response, snapshot) for the fragment or the frame; errors come back as 400/404 responses."""
+    snapshot, found = _lookup(slug)
+    if not found:
+        return _not_found(), None
+    try:
+        variant, lang = _options(request, snapshot)
+    except BadOption as error:
+        return _bad_request(error), snapshot
+    state, days = _state(snapshot, timezone.now())
+    poll = _poll_seconds(snapshot, state)
+    etag = _etag(snapshot, kind, variant, lang, state, days)
+    max_age = min(5, poll)
+    if etag_matches(request, etag):
+        return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age), snapshot
+
+    def render() -> str:
+        with translation.override(lang):
+            context = _banner_context(
+                request, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll
+            )
+            if kind == "frame":
+                context.update(css=_css(), htmx_url=static("vendor/htmx.min.js"))
+                return render_to_string("embed/frame.html", context)
+            return render_to_string("embed/_banner.html", context)
+
+    body = _remember((kind, etag, request.get_host()), render)
+    response = HttpResponse(body, content_type="text/html; charset=utf-8")
+    return _public(response, etag=etag, lang=lang, max_age=max_age), snapshot
+
+
+@require_http_methods(["GET", "HEAD", "OPTIONS"])
+def banner(request: HttpRequest, slug: str) -> HttpResponse:
+    """`/embed/<slug>/`: the banner as an HTML fragment, for hx-get from an article page."""
+    if request.method == "OPTIONS":
+        return _preflight(request, slug)
+    response, snapshot = _render_banner(request, slug, "fragment")
+    if response.status_code == 404:
+        return response
+    return _cors(request, response, allowed_origins(snapshot))
+
+
+def _preflight(request: HttpRequest, slug: str) -> HttpResponse:
+    """htmx sends HX-* headers, so a cross-origin hx-get is preceded by this OPTIONS request."""
+    snapshot, found = _lookup(slug)
+    if not found:
+        return _not_found()
+    origins = allowed_origins(snapshot)
+    origin = request.headers.get("Origin")
+    if not origin or not ("*" in origins or origin in origins):
+        return HttpResponse("origin not allowed to embed this campaign\n", status=403,
+                            content_type="text/plain; charset=utf-8")
+    response = HttpResponse(status=204)
+    response["Access-Control-Allow-Origin"] = origin
+    response["Access-Control-Allow-Methods"] = "GET, HEAD"
+    response["Access-Control-Allow-Headers"] = f"{HTMX_HEADERS}, If-None-Match"
+    response["Access-Control-Max-Age"] = "86400"
+    response["Vary"] = "Origin"
+    return response
+
+
+def _frame_ancestors(origins: list[str]) -> str:
+    if "*" in origins:
+        return "frame-ancestors *"
+    return " ".join(["frame-ancestors 'self'", *origins])
+
+
+@xframe_options_exempt
+@require_http_methods(["GET", "HEAD"])
+def frame(request: HttpRequest, slug: str) -> HttpResponse:
+    """`/embed/<slug>/frame/`: the banner as a document for <iframe>, framable by allowed origins only."""
+    response, snapshot = _render_banner(request, slug, "frame")
+    if response.status_code >= 400:
+        response["X-Frame-Options"] = "DENY"
+        return response
+    response["Content-Security-Policy"] = _frame_ancestors(allowed_origins(snapshot))
+    return response
+
+
+@lru_cache(maxsize=1)
+def _loader() -> tuple[bytes, str]:
+    source = (_STATIC_DIR / "loader.js").read_text()
+    css = ":host{all:initial;display:block;contain:content}" + _css()
+    body = source.replace('"__JAUGE_CSS__"', json.dumps(css)).encode()
+    return body, f'"js-{hashlib.sha256(body).hexdigest()[:16]}"'
+
+
+@require_http_methods(["GET", "HEAD"])
+def loader(request: HttpRequest, slug: str) -> HttpResponse:
+    """`/embed/<slug>.js`: the same script for every campaign, cacheable for long; the data is not."""
+    _snapshot, found = _lookup(slug)
+    if not found:
+        return _not_found()
+    body, etag = _loader()
+    response = HttpResponse(status=304) if etag_matches(request, etag) else HttpResponse(
+        body, content_type="text/javascript; charset=utf-8"
+    )
+    response["ETag"] = etag
+    response.vary_on_accept_language = False
+    response["Cache-Control"] = (
+        f"public, max-age={LOADER_MAX_AGE}, s-maxage={LOADER_SHARED_MAX_AGE}, "
+        f"stale-while-revalidate={LOADER_SHARED_MAX_AGE}"
+    )
+    # A <script> from another origin needs no CORS; this lets `crossorigin` users load it too.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+SVG_WIDTH = 600
+SVG_TRACK = SVG_WIDTH - 32
+
+
+def _svg_geometry(progress: dict[str, Any]) -> dict[str, Any]:
+    fill = round(SVG_TRACK * float(progress["bar_percent"]) / 100, 1)
+    pending = round(SVG_TRACK * float(progress["pending_bar_percent"]) / 100, 1)
+    return {
+        "width": SVG_WIDTH,
+        "height": 120 if progress["has_pending"] else 100,
+        "track": SVG_TRACK,
+        "fill": fill,
+        "pending": pending,
+        "pending_x": round(16 + fill, 1),
+        "title": Truncator(progress["title"]).chars(60),
+    }
+
+
+@require_http_methods(["GET", "HEAD"])
+def svg(request: HttpRequest, slug: str) -> HttpResponse:
+    """`/embed/<slug>.svg`: the progress as an image for newsletters and RSS (no script runs there)."""
+    snapshot, found = _lookup(slug)
+    if not found:
+        return _not_found()
+    try:
+        _variant, lang = _options(request, snapshot)
+    except BadOption as error:
+        return _bad_request(error)
+    state, _days = _state(snapshot, timezone.now())
+    etag = _etag(snapshot, "svg", "image", lang, state, 0)
+    max_age = min(5, _poll_seconds(snapshot, state))
+    if etag_matches(request, etag):
+        return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age)
+
+    def render() -> str:
+        context: dict[str, Any] = {"state": state, "lang": lang}
+        if snapshot is not None and state != "hidden":
+            with translation.override(lang):
+                progress = progress_context(snapshot, lang)
+                context.update(progress=progress, theme=banner_theme(snapshot), svg=_svg_geometry(progress))
+                return render_to_string("embed/progress.svg", context)
+        return render_to_string("embed/progress.svg", context)
+
+    body = _remember(("svg", etag), render)
+    response = HttpResponse(body, content_type="image/svg+xml; charset=utf-8")
+    # Opened directly, an SVG is a document: let it run nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return _public(response, etag=etag, lang=lang, max_age=max_age)
