@@ -1,0 +1,289 @@
+"""Reader donation flow: form → pledge → provider checkout → thank-you page.
+
+Views validate and render; writes happen in services (pledges). Every page works without
+JavaScript; with htmx the form swaps itself (errors next to their field) and the thank-you
+page follows the pledge's status until the provider has confirmed it.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+from django_ratelimit.decorators import ratelimit
+
+from campaigns import money, selectors
+from campaigns.forms import HONEYPOT_FIELD, DonationForm
+from campaigns.models import Campaign, Donation
+from campaigns.providers import PROVIDERS
+from campaigns.providers.bank_transfer import bank_details, epc_qr_svg
+from campaigns.providers.checkout import CheckoutUnavailable
+from campaigns.services import pledges
+from campaigns.services.references import InvalidReference, reference_normalize
+from campaigns.templatetags.jauge import progress_context
+
+logger = logging.getLogger(__name__)
+LANGUAGES = {code for code, _name in settings.LANGUAGES}
+
+
+def reader_language(request: HttpRequest, campaign: Campaign) -> str:
+    """The campaign's language unless the reader asked for the other one (?lang=en)."""
+    lang = request.GET.get("lang") or request.POST.get("lang") or ""
+    return lang if lang in LANGUAGES else campaign.locale
+
+
+def _with_lang(url: str, lang: str, campaign: Campaign) -> str:
+    return url if lang == campaign.locale else f"{url}?{urlencode({'lang': lang})}"
+
+
+def _progress(campaign: Campaign, lang: str) -> dict:
+    return progress_context(selectors.campaign_progress(slug=campaign.slug), lang)
+
+
+def _presets(campaign: Campaign, lang: str) -> list[dict]:
+    presets = campaign.preset_amounts_minor or [1000, 2500, 5000, 10000]
+    return [
+        {"value": _plain_amount(amount, campaign.currency),
+         "display": money.format_money(amount, campaign.currency, lang)}
+        for amount in presets
+        if isinstance(amount, int) and campaign.min_amount_minor <= amount <= campaign.max_amount_minor
+    ]
+
+
+def _plain_amount(amount_minor: int, currency: str) -> str:
+    """What the reader would type: "25" or "25.50" (parse_amount reads it back)."""
+    value = money.to_decimal(amount_minor, currency)
+    return str(value.to_integral_value()) if value == value.to_integral_value() else str(value)
+
+
+def _embed_url(campaign: Campaign, lang: str) -> str:
+    """The banner's live bar (it polls by itself once swapped in); absent, the static fragment stays."""
+    try:
+        return reverse("embed-banner", kwargs={"slug": campaign.slug}) + f"?variant=bar&lang={lang}"
+    except NoReverseMatch:
+        return ""
+
+
+def closed_reason(campaign: Campaign) -> str:
+    if campaign.status in (Campaign.Status.PAUSED, Campaign.Status.DRAFT):
+        return campaign.status
+    if campaign.status == Campaign.Status.ACTIVE and timezone.now() < campaign.starts_at:
+        return "not_started"
+    return "ended"
+
+
+def page_context(campaign: Campaign, lang: str, form: DonationForm | None = None) -> dict:
+    """Everything /c/<slug>/ shows (also used to re-render the page around a form with errors)."""
+    from campaigns.selectors_donations import campaign_donor_wall, campaign_monthly_summary
+
+    progress = _progress(campaign, lang)
+    version = progress.get("version", 0)
+    presets = _presets(campaign, lang)
+    monthly = campaign_monthly_summary(campaign=campaign, version=version)
+    return {
+        "campaign": campaign,
+        "lang": lang,
+        "other_lang": "en" if lang == "fr" else "fr",
+        "progress": progress,
+        "form": form if form is not None else DonationForm(campaign=campaign),
+        "presets": presets,
+        "preset_values": [preset["value"] for preset in presets],
+        "closed_reason": closed_reason(campaign),
+        "monthly_total_display": money.format_money(monthly["total_minor"], campaign.currency, lang),
+        "monthly": monthly,
+        "wall": campaign_donor_wall(campaign=campaign, version=version),
+        "min_display": money.format_money(campaign.min_amount_minor, campaign.currency, lang),
+        "max_display": money.format_money(campaign.max_amount_minor, campaign.currency, lang),
+        "honeypot": HONEYPOT_FIELD,
+        "embed_url": _embed_url(campaign, lang),
+    }
+
+
+def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = get_object_or_404(Campaign.objects.exclude(status=Campaign.Status.DRAFT), slug=slug)
+    lang = reader_language(request, campaign)
+    with translation.override(lang):
+        context = page_context(campaign, lang)
+        # The banner's "give" link carries the article it was clicked on.
+        context["form"].initial["article"] = request.GET.get("article", "")[:1000]
+        return render(request, "campaigns/page.html", context)
+
+
+def _closed(request: HttpRequest, campaign: Campaign, lang: str) -> HttpResponse:
+    return render(
+        request,
+        "campaigns/closed.html",
+        {"campaign": campaign, "lang": lang, "progress": _progress(campaign, lang),
+         "closed_reason": closed_reason(campaign)},
+        status=403,
+    )
+
+
+def _donate_rate(group, request) -> str:
+    return settings.DONATE_RATE_LIMIT
+
+
+def _form_response(
+    request: HttpRequest, campaign: Campaign, form: DonationForm, lang: str, status: int
+) -> HttpResponse:
+    if request.htmx:
+        # htmx swaps 2xx answers only: the form comes back in place, errors next to fields.
+        return render(request, "campaigns/partials/_donate_form.html", page_context(campaign, lang, form))
+    return render(request, "campaigns/page.html", page_context(campaign, lang, form), status=status)
+
+
+@require_POST
+@vary_on_headers("HX-Request")
+@ratelimit(key="ip", rate=_donate_rate, method="POST", block=False)
+def donate(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, slug=slug)
+    lang = reader_language(request, campaign)
+    with translation.override(lang):
+        if not campaign.is_open:
+            return _closed(request, campaign, lang)
+        if getattr(request, "limited", False):
+            response = render(request, "campaigns/429.html", {"campaign": campaign, "lang": lang}, status=429)
+            response["Retry-After"] = "600"
+            if request.htmx:
+                # The whole page, not a swap: htmx does not swap 4xx answers by default.
+                response["HX-Retarget"] = "body"
+                response["HX-Reswap"] = "innerHTML"
+                response.status_code = 200
+            return response
+        form = DonationForm(request.POST, campaign=campaign)
+        if form.is_spam:
+            logger.info("honeypot filled on %s, pledge refused", campaign.slug)
+            return render(request, "campaigns/refused.html", {"campaign": campaign, "lang": lang}, status=400)
+        if not form.is_valid():
+            return _form_response(request, campaign, form, lang, status=400)
+        data = form.cleaned_data
+        try:
+            donation = pledges.pledge_create(
+                campaign=campaign,
+                provider=data["provider"],
+                amount_minor=data["amount"],
+                frequency=data["frequency"],
+                donor_name=data["name"],
+                donor_email=data["email"],
+                anonymous=data["anonymous"],
+                public_amount=data["public_amount"],
+                message=data["message"],
+                article_url=data["article"],
+                locale=lang,
+            )
+        except pledges.PledgeError:
+            return _closed(request, campaign, lang)
+        provider = PROVIDERS[data["provider"]]
+        try:
+            url = provider.checkout_start(donation=donation, base_url=request.build_absolute_uri("/").rstrip("/"))
+        except CheckoutUnavailable as exc:
+            logger.warning("checkout %s unavailable for %s: %s", provider.identifier, donation, exc)
+            form.add_error(
+                "provider",
+                _("Ce moyen de paiement ne répond pas pour le moment. Réessayez, ou choisissez-en un autre."),
+            )
+            return _form_response(request, campaign, form, lang, status=503)
+        if url.startswith("/"):
+            url = _with_lang(url, lang, campaign)
+        if request.htmx:
+            return HttpResponseClientRedirect(url)
+        return redirect(url)
+
+
+def _pledge_or_404(slug: str, reference: str, **filters) -> Donation:
+    try:
+        reference = reference_normalize(reference)
+    except InvalidReference:
+        raise Http404("unknown reference") from None
+    return get_object_or_404(
+        Donation.objects.select_related("campaign"), reference=reference, campaign__slug=slug, **filters
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def sandbox_checkout(request: HttpRequest, slug: str, reference: str) -> HttpResponse:
+    """The sandbox's hosted test checkout (what Stripe's page is for real money)."""
+    donation = _pledge_or_404(slug, reference, source=Donation.Source.SANDBOX)
+    campaign = donation.campaign
+    lang = reader_language(request, campaign)
+    thanks = _with_lang(reverse("donate-thanks", kwargs={"slug": slug, "reference": donation.reference}),
+                        lang, campaign)
+    with translation.override(lang):
+        if request.method == "POST":
+            decision = request.POST.get("decision", "")
+            if decision not in ("confirm", "decline"):
+                return render(request, "campaigns/checkout.html", _checkout_context(donation, lang, bad=True),
+                              status=400)
+            pledges.sandbox_decision_submit(donation_id=donation.pk, decision=decision)
+            return redirect(thanks)
+        if donation.status != Donation.Status.PENDING:
+            return redirect(thanks)
+        return render(request, "campaigns/checkout.html", _checkout_context(donation, lang))
+
+
+def _checkout_context(donation: Donation, lang: str, bad: bool = False) -> dict:
+    return {
+        "donation": donation,
+        "campaign": donation.campaign,
+        "lang": lang,
+        "bad_decision": bad,
+        "amount_display": money.format_money(donation.amount_minor, donation.currency, lang),
+    }
+
+
+def _thanks_context(request: HttpRequest, donation: Donation, lang: str) -> dict:
+    campaign = donation.campaign
+    page_url = request.build_absolute_uri(reverse("campaign", kwargs={"slug": campaign.slug}))
+    share_text = _("J'ai soutenu « %(title)s »") % {"title": campaign.title}
+    bank = None
+    if donation.source == Donation.Source.BANK:
+        bank = {**bank_details(), "qr_svg": epc_qr_svg(donation=donation)}
+    return {
+        "donation": donation,
+        "campaign": campaign,
+        "lang": lang,
+        "progress": _progress(campaign, lang),
+        "amount_display": money.format_money(donation.amount_minor, donation.currency, lang),
+        "monthly": donation.frequency == Donation.Frequency.MONTHLY,
+        "pending": donation.status == Donation.Status.PENDING,
+        "bank": bank,
+        "status_url": _with_lang(
+            reverse("donate-thanks-status", kwargs={"slug": campaign.slug, "reference": donation.reference}),
+            lang, campaign,
+        ),
+        "page_url": page_url,
+        "share": {
+            "email": f"mailto:?subject={quote(share_text)}&body={quote(page_url)}",
+            "x": f"https://x.com/intent/post?{urlencode({'text': share_text, 'url': page_url})}",
+            "facebook": f"https://www.facebook.com/sharer/sharer.php?{urlencode({'u': page_url})}",
+            "linkedin": f"https://www.linkedin.com/sharing/share-offsite/?{urlencode({'url': page_url})}",
+            "bluesky": f"https://bsky.app/intent/compose?{urlencode({'text': f'{share_text} {page_url}'})}",
+        },
+    }
+
+
+@never_cache
+def thanks(request: HttpRequest, slug: str, reference: str) -> HttpResponse:
+    donation = _pledge_or_404(slug, reference)
+    lang = reader_language(request, donation.campaign)
+    with translation.override(lang):
+        return render(request, "campaigns/thanks.html", _thanks_context(request, donation, lang))
+
+
+@never_cache
+def thanks_status(request: HttpRequest, slug: str, reference: str) -> HttpResponse:
+    """The pledge's status and the live total: the thank-you page polls it while pending."""
+    donation = _pledge_or_404(slug, reference)
+    lang = reader_language(request, donation.campaign)
+    with translation.override(lang):
+        return render(request, "campaigns/partials/_pledge_status.html", _thanks_context(request, donation, lang))
