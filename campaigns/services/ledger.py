@@ -43,8 +43,12 @@ def donor_key_for(*, email: str) -> str:
 
 def total_lock(*, campaign_id: int) -> CampaignTotal:
     """Lock (creating if needed) the campaign's counter row. Call inside a transaction."""
-    CampaignTotal.objects.get_or_create(campaign_id=campaign_id)
-    return CampaignTotal.objects.select_for_update().get(campaign_id=campaign_id)
+    # The row almost always exists: one locking SELECT on the hot path, creation only once.
+    try:
+        return CampaignTotal.objects.select_for_update().get(campaign_id=campaign_id)
+    except CampaignTotal.DoesNotExist:
+        CampaignTotal.objects.get_or_create(campaign_id=campaign_id)
+        return CampaignTotal.objects.select_for_update().get(campaign_id=campaign_id)
 
 
 def _donation_net(donation: Donation) -> int:

@@ -1,0 +1,148 @@
+"""progress.json (the contract) and /healthz."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.utils import timezone
+
+from campaigns import selectors
+from campaigns.models import Campaign
+from campaigns.services import ledger
+from campaigns.services.campaigns import campaign_upsert
+
+pytestmark = pytest.mark.django_db
+
+DEMO = "/api/campaigns/mai-juin-2023/progress.json"
+CONTRACT_FIELDS = [
+    "slug", "title", "currency", "goal_minor", "total_minor", "pending_minor", "percent",
+    "donors", "donations", "status", "starts_at", "ends_at", "version", "updated_at",
+]
+
+
+@pytest.fixture
+def demo(django_capture_on_commit_callbacks) -> Campaign:
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    return Campaign.objects.get(slug="mai-juin-2023")
+
+
+def test_progress_json_has_the_contract_fields_and_the_demo_values(client, demo, django_assert_max_num_queries):
+    response = client.get(DEMO)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    data = response.json()
+    assert list(data) == CONTRACT_FIELDS
+    assert data | {"starts_at": None, "ends_at": None, "version": None, "updated_at": None} == {
+        "slug": "mai-juin-2023", "title": "Campagne de dons Mai-Juin 2023", "currency": "EUR",
+        "goal_minor": 2_500_000, "total_minor": 2_007_700, "pending_minor": 0, "percent": 80.31,
+        "donors": 412, "donations": 455, "status": "active",
+        "starts_at": None, "ends_at": None, "version": None, "updated_at": None,
+    }
+    assert isinstance(data["version"], int) and data["version"] >= 455
+    for field in ("starts_at", "ends_at", "updated_at"):
+        assert datetime.fromisoformat(data[field]).tzinfo is not None
+    # The demo is featured and active: it is the `current` campaign.
+    current = client.get("/api/campaigns/current/progress.json")
+    assert (current.json(), current["ETag"]) == (data, response["ETag"])
+    # 455 donations, and the read is still the cached snapshot, or one query on the counter row.
+    with django_assert_max_num_queries(0):
+        assert client.get(DEMO).status_code == 200
+    cache.delete(selectors._progress_key("mai-juin-2023"))
+    with django_assert_max_num_queries(1):
+        assert client.get(DEMO).json()["total_minor"] == 2_007_700
+
+
+URL = "/api/campaigns/test-campaign/progress.json"
+
+
+@pytest.fixture
+def given(campaign, django_capture_on_commit_callbacks) -> Campaign:
+    """The test campaign with a few confirmed donations, its snapshot published."""
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(3):
+            ledger.donation_record(campaign=campaign, source="manual", external_id=f"g{i}", amount_minor=1000)
+    return campaign
+
+
+def test_progress_json_is_publicly_cacheable_and_sets_no_cookie(client, given):
+    response = client.get(URL)
+    assert "public" in response["Cache-Control"] and "max-age=" in response["Cache-Control"]
+    assert "stale-while-revalidate=" in response["Cache-Control"]
+    assert not response.cookies
+    assert "Set-Cookie" not in response.headers
+
+
+def test_progress_json_answers_304_to_its_etag(client, given):
+    etag = client.get(URL)["ETag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    again = client.get(URL, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again["ETag"] == etag
+    assert client.get(URL, headers={"If-None-Match": '"something-else"'}).status_code == 200
+
+
+def test_a_donation_changes_the_etag_version_and_total(client, given, django_capture_on_commit_callbacks):
+    before = client.get(URL)
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.donation_record(campaign=given, source="manual", external_id="m1", amount_minor=2300)
+    after = client.get(URL, headers={"If-None-Match": before["ETag"]})
+    assert after.status_code == 200
+    assert after["ETag"] != before["ETag"]
+    assert after.json()["version"] > before.json()["version"]
+    assert after.json()["total_minor"] == 3000 + 2300
+
+
+def test_unknown_slug_is_404(client, given):
+    assert client.get("/api/campaigns/nope/progress.json").status_code == 404
+
+
+def test_current_slug_is_the_featured_active_campaign_else_the_one_ending_soonest(
+    client, given, django_capture_on_commit_callbacks
+):
+    current = client.get("/api/campaigns/current/progress.json")
+    assert current.status_code == 200
+    assert current.json() == client.get(URL).json()
+    assert current["ETag"] == client.get(URL)["ETag"]
+
+    now = timezone.now()
+    defaults = {"title": "Courte", "goal_minor": 5000, "currency": "EUR", "status": Campaign.Status.ACTIVE,
+                "starts_at": now - timedelta(days=1), "ends_at": now + timedelta(days=2)}
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_upsert(slug="short", defaults=defaults)
+    assert client.get("/api/campaigns/current/progress.json").json()["slug"] == "short"
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_upsert(slug=given.slug, defaults={"featured": True})
+    assert client.get("/api/campaigns/current/progress.json").json()["slug"] == given.slug
+
+
+def test_current_slug_with_no_active_campaign_says_none(client, given, django_capture_on_commit_callbacks):
+    Campaign.objects.filter(pk=given.pk).update(status=Campaign.Status.CLOSED)
+    selectors.campaign_current_forget()
+    response = client.get("/api/campaigns/current/progress.json")
+    assert response.status_code == 200
+    assert response.json() == {"status": "none"}
+
+
+def test_healthz_is_200_when_database_and_broker_answer(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() | {"status": "ok"} == {"status": "ok", "database": "ok", "broker": "ok", **{
+        k: v for k, v in response.json().items() if k not in ("status", "database", "broker")}}
+    assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
+
+
+def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
+    from bench.harness import free_port
+
+    # Celery reads CELERY_BROKER_URL from the environment first, on every new connection.
+    monkeypatch.setenv("CELERY_BROKER_URL", f"redis://127.0.0.1:{free_port()}/0")
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "error"
+    assert response.json()["database"] == "ok"
+    assert response.json()["broker"].startswith("error")
