@@ -1,0 +1,126 @@
+"""GDPR erasure keeps the money and the ledger, and removes the donor's personal data from
+the donations and from the raw webhook payloads."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db.models import Sum
+from django.test import Client
+from django.utils import timezone
+
+from campaigns.models import AuditLog, CampaignTotal, Donation, LedgerEntry, PaymentEvent
+from campaigns.providers.generic import parse_body
+from campaigns.services import intake, ledger
+from campaigns.services.campaigns import campaign_upsert
+from campaigns.services.reconcile import campaign_reconcile
+from tests.conftest import post_webhook, webhook_body
+from tests.staff_world import staff_world
+
+NAME, EMAIL = "Marie Curie", "marie.curie@example.org"
+
+
+def _webhook(client, event_id, donation_id, type="donation.succeeded", amount_minor=2500, campaign="test-campaign"):
+    body = json.loads(webhook_body(event_id=event_id, donation_id=donation_id, type=type, amount_minor=amount_minor,
+                                   campaign=campaign))
+    body["data"]["donor"] = {"name": NAME, "email": EMAIL, "anonymous": False}
+    body["data"]["note"] = f"de la part de {NAME} <{EMAIL}>"
+    response = post_webhook(client, json.dumps(body).encode())
+    assert response.status_code == 202, response.content
+    event = PaymentEvent.objects.get(event_id=event_id)
+    intake.payment_event_process(event_id=event.pk)
+    return event
+
+
+@pytest.fixture
+def history(campaign):
+    """Marie gave twice by webhook (one partly refunded) and once by cheque to another campaign;
+    someone else gave too."""
+    client = Client()
+    other, _ = campaign_upsert(slug="autre", defaults={
+        "title": "Autre", "goal_minor": 100_000, "currency": "EUR", "status": "active",
+        "starts_at": timezone.now() - timedelta(days=1), "ends_at": timezone.now() + timedelta(days=9)})
+    _webhook(client, "evt_1", "don_1")
+    _webhook(client, "evt_2", "don_2", amount_minor=4000)
+    _webhook(client, "evt_3", "don_2", type="donation.refunded", amount_minor=1000)
+    cheque, _ = ledger.donation_record(campaign=other, source=Donation.Source.MANUAL, external_id="cheque:9",
+                                       amount_minor=7000, donor_name=NAME, donor_email=EMAIL.upper())
+    bystander, _ = ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="cash:1",
+                                          amount_minor=1500, donor_name="Paul", donor_email="paul@example.org")
+    return {"other": other, "cheque": cheque, "bystander": bystander}
+
+
+def _money_state():
+    totals = list(CampaignTotal.objects.order_by("campaign_id").values_list(
+        "total_minor", "donation_count", "donor_count", "pending_minor"))
+    entries = list(LedgerEntry.objects.order_by("id").values_list("donation_id", "delta_minor", "kind"))
+    amounts = list(Donation.objects.order_by("id").values_list("amount_minor", "refunded_minor", "status"))
+    return totals, entries, amounts
+
+
+def test_erasure_keeps_every_total_and_removes_personal_data_everywhere(campaign, history):
+    users = staff_world()
+    client = Client()
+    client.force_login(users["finance"])
+    before = _money_state()
+    marie = Donation.objects.get(external_id="don_1")
+    response = client.post(f"/admin/campaigns/donation/{marie.pk}/erase/",
+                           {"reason": "demande reçue par e-mail", "confirm": "on"})
+    assert response.status_code == 302
+
+    assert _money_state() == before
+    assert not campaign_reconcile(campaign=campaign)
+    assert not campaign_reconcile(campaign=history["other"])
+    assert LedgerEntry.objects.aggregate(s=Sum("delta_minor"))["s"] == 2500 + 3000 + 7000 + 1500
+
+    erased = Donation.objects.exclude(pk=history["bystander"].pk)
+    assert erased.count() == 3  # both webhooks and the cheque (same e-mail, any case, any campaign)
+    for donation in erased:
+        assert (donation.donor_name, donation.donor_email, donation.message) == ("", "", "")
+        assert donation.donor_key.startswith("x:")
+    assert len({d.donor_key for d in erased}) == 1
+    bystander = Donation.objects.get(pk=history["bystander"].pk)
+    assert (bystander.donor_name, bystander.donor_email) == ("Paul", "paul@example.org")
+
+    for event in PaymentEvent.objects.all():
+        stored = event.body + json.dumps(event.headers) + event.last_error
+        assert "Marie" not in stored and "marie.curie" not in stored.lower(), stored
+        parsed = parse_body(event.body.encode())  # still a valid event with its money intact
+        assert parsed.amount_minor == {"evt_1": 2500, "evt_2": 4000, "evt_3": 1000}[event.event_id]
+        assert (parsed.donor_name, parsed.donor_email) == ("", "")
+
+    audit = AuditLog.objects.get()
+    assert (audit.action, audit.actor, audit.reason) == ("erasure", users["finance"], "demande reçue par e-mail")
+    assert "Marie" not in json.dumps(audit.details)
+
+
+def test_erasure_without_a_reason_or_confirmation_changes_nothing(campaign, history):
+    client = Client()
+    client.force_login(staff_world()["finance"])
+    marie = Donation.objects.get(external_id="don_1")
+    for data in ({"reason": "", "confirm": "on"}, {"reason": "demande"}):
+        response = client.post(f"/admin/campaigns/donation/{marie.pk}/erase/", data)
+        assert response.status_code == 200
+        assert 'class="errorlist' in response.content.decode()
+    marie.refresh_from_db()
+    assert marie.donor_name == NAME
+    assert NAME in PaymentEvent.objects.get(event_id="evt_1").body
+    assert not AuditLog.objects.exists()
+
+
+def test_a_deferred_refund_still_applies_after_its_donors_data_was_erased(campaign):
+    from campaigns.services.gdpr import donor_erase
+
+    client = Client()
+    _webhook(client, "evt_f", "don_9", type="donation.failed", amount_minor=3000)
+    refund = _webhook(client, "evt_r", "don_9", type="donation.refunded", amount_minor=500)
+    assert PaymentEvent.objects.get(pk=refund.pk).status == PaymentEvent.Status.DEFERRED
+    donor_erase(actor=None, donation_id=Donation.objects.get(external_id="don_9").pk, reason="demande")
+    assert NAME not in PaymentEvent.objects.get(pk=refund.pk).body
+
+    _webhook(client, "evt_s", "don_9", amount_minor=3000)  # the payment finally succeeds
+    refund.refresh_from_db()
+    assert refund.status == PaymentEvent.Status.PROCESSED
+    assert CampaignTotal.objects.get(campaign=campaign).total_minor == 2500
