@@ -39,17 +39,26 @@ def bank_details() -> dict[str, str]:
     }
 
 
-def epc_qr_svg(*, donation: Donation) -> str | None:
-    """The SEPA payment QR code (EPC069-12 "BCD") as inline SVG; None where EPC does not apply."""
-    import segno.helpers
-
+def epc_qr_arguments(*, donation: Donation) -> dict | None:
+    """What the SEPA payment QR code (EPC069-12 "BCD") carries; None where EPC does not apply."""
     if donation.currency != "EUR" or not settings.BANK_TRANSFER_IBAN:
         return None
-    qr = segno.helpers.make_epc_qr(
-        name=settings.BANK_TRANSFER_HOLDER[:70],
-        iban=settings.BANK_TRANSFER_IBAN,
-        amount=money.to_decimal(donation.amount_minor, donation.currency),
-        text=donation.reference,
-        bic=settings.BANK_TRANSFER_BIC or None,
-    )
+    return {
+        "name": settings.BANK_TRANSFER_HOLDER[:70],
+        "iban": settings.BANK_TRANSFER_IBAN,
+        "amount": money.to_decimal(donation.amount_minor, donation.currency),
+        # Unstructured remittance text: what the statement import looks for.
+        "text": donation.reference,
+        "bic": settings.BANK_TRANSFER_BIC or None,
+    }
+
+
+def epc_qr_svg(*, donation: Donation) -> str | None:
+    """The SEPA payment QR code as inline SVG, for banking apps to pre-fill the transfer."""
+    import segno.helpers
+
+    arguments = epc_qr_arguments(donation=donation)
+    if arguments is None:
+        return None
+    qr = segno.helpers.make_epc_qr(**arguments)
     return qr.svg_inline(scale=4, title=str(_("QR code de virement SEPA")))
