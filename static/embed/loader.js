@@ -19,8 +19,10 @@
     if (value) { params.set(name, value); }
   });
   var query = params.toString() ? "?" + params.toString() : "";
-  var host = document.createElement("div");
-  host.className = "jauge-embed";
+  // A custom element, not a div: the article's `div { … }` rules cannot reach the host, and the
+  // inline reset stops its inherited styles (font, colour, letter-spacing) at the shadow boundary.
+  var host = document.createElement("jauge-banner");
+  host.style.cssText = "all:initial;display:block";
   script.parentNode.insertBefore(host, script);
   var mode = script.getAttribute("data-mode") || (host.attachShadow ? "shadow" : "iframe");
 
