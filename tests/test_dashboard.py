@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections import Counter, defaultdict
 
 import pytest
@@ -98,6 +99,8 @@ def test_the_live_fragment_draws_svg_charts_and_the_formatted_total(campaign):
     assert "<html" not in html
     assert html.count("<svg") == 3 and "<polyline" in html and 'class="pace"' in html
     assert 'data-total-minor="123456"' in html
+    # Coordinates keep a decimal point in every locale (a French "12,5" breaks the drawing).
+    assert not re.search(r'\b(?:x|y|x1|x2|y1|y2|width|height|cx|cy)="-?\d+,\d', html)
     assert "1\u202f234,56\u00a0€" in html
     assert "Émile" in html and "https://www.exemple.fr/a" in html
     assert LedgerEntry.objects.aggregate(s=Sum("delta_minor"))["s"] == 123_456
