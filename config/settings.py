@@ -218,6 +218,10 @@ PLEDGE_EXPIRY_MINUTES = {
 }
 # Pledges per client address on /c/<slug>/donate/ (django-ratelimit syntax: 10/10m, 30/h).
 DONATE_RATE_LIMIT = env_str("DONATE_RATE_LIMIT", "10/10m")
+# A cache outage must not turn every reader away: the limit is skipped, the gift goes through.
+RATELIMIT_FAIL_OPEN = True
+# Behind a reverse proxy, the client address is in a header it sets (e.g. HTTP_X_REAL_IP).
+RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY") or None
 
 # --- E-mail (receipts): the console by default, SMTP when EMAIL_HOST is set ----------------
 EMAIL_HOST = env_str("EMAIL_HOST")
