@@ -4,6 +4,7 @@ from the CampaignTotal counter (one indexed query), never from the donations."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,34 @@ _CURRENT_CACHE_SECONDS = 10
 
 def _progress_key(slug: str) -> str:
     return f"progress:v2:{slug}"
+
+
+# A per-process copy of each snapshot for PROGRESS_LOCAL_SECONDS (default 1 s): at page-view
+# scale even one Redis round trip costs more than the rest of a banner request. A refresh made in
+# this process replaces it at once; one made elsewhere (a worker) shows here within that delay.
+_local: dict[str, tuple[float, Any]] = {}
+_LOCAL_MAX = 1000
+
+
+def _local_get(key: str) -> Any:
+    entry = _local.get(key)
+    if entry is not None and entry[0] > time.monotonic():
+        return entry[1]
+    return None
+
+
+def _local_put(key: str, value: Any) -> None:
+    seconds = settings.PROGRESS_LOCAL_SECONDS
+    if seconds <= 0:
+        return
+    if len(_local) >= _LOCAL_MAX:
+        _local.clear()
+    _local[key] = (time.monotonic() + seconds, value)
+
+
+def progress_local_forget() -> None:
+    """Drop this process's copies (tests, or after editing data behind the services' back)."""
+    _local.clear()
 
 
 def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]:
@@ -73,16 +102,21 @@ def progress_refresh(*, campaign_id: int | None = None, slug: str | None = None)
         cache.set(_progress_key(campaign.slug), snapshot, settings.PROGRESS_CACHE_SECONDS)
     except Exception:
         logger.warning("progress cache unavailable", exc_info=True)
+    _local_put(campaign.slug, snapshot)
     return snapshot
 
 
 def campaign_current_slug() -> str | None:
     """The publication's live campaign: the featured active one, else the one ending soonest."""
+    slug = _local_get(_CURRENT_CACHE_KEY)
+    if slug is not None:
+        return slug or None
     try:
         slug = cache.get(_CURRENT_CACHE_KEY)
     except Exception:
         slug = None
     if slug is not None:
+        _local_put(_CURRENT_CACHE_KEY, slug)
         return slug or None
     now = timezone.now()
     campaign = (
@@ -97,11 +131,13 @@ def campaign_current_slug() -> str | None:
         cache.set(_CURRENT_CACHE_KEY, slug, _CURRENT_CACHE_SECONDS)
     except Exception:
         logger.warning("cache unavailable", exc_info=True)
+    _local_put(_CURRENT_CACHE_KEY, slug)
     return slug or None
 
 
 def campaign_current_forget() -> None:
     """Call when a campaign's status, dates or featured flag change."""
+    _local.pop(_CURRENT_CACHE_KEY, None)
     try:
         cache.delete(_CURRENT_CACHE_KEY)
     except Exception:
@@ -114,11 +150,15 @@ def campaign_progress(*, slug: str) -> dict[str, Any] | None:
         slug = campaign_current_slug()
         if slug is None:
             return None
+    snapshot = _local_get(slug)
+    if snapshot is not None:
+        return snapshot
     try:
         snapshot = cache.get(_progress_key(slug))
     except Exception:
         snapshot = None
     if snapshot is not None:
+        _local_put(slug, snapshot)
         return snapshot
     return progress_refresh(slug=slug)
 
