@@ -142,16 +142,12 @@ def _bad_request(error: BadOption) -> HttpResponse:
     return HttpResponse(f"{error}\n", status=400, content_type="text/plain; charset=utf-8")
 
 
-def _base(request: HttpRequest) -> str:
-    # Scheme-relative: the fragment lands in an article page and follows its http/https.
-    return f"//{request.get_host()}"
-
-
 def _banner_context(
-    request: HttpRequest, slug: str, snapshot: dict[str, Any] | None, *, kind: str, variant: str, lang: str,
+    host: str, slug: str, snapshot: dict[str, Any] | None, *, kind: str, variant: str, lang: str,
     state: str, poll: int,
 ) -> dict[str, Any]:
-    base = _base(request)
+    # Scheme-relative URLs: the fragment lands in an article page and follows its http/https.
+    base = f"//{host}"
     own_url = f"{base}/embed/{slug}/" + ("frame/" if kind == "frame" else "")
     context: dict[str, Any] = {
         "state": state,
@@ -200,14 +196,15 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
     def render() -> str:
         with translation.override(lang):
             context = _banner_context(
-                request, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll
+                host, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll
             )
             if kind == "frame":
                 context.update(css=_css(), htmx_url=static("vendor/htmx.min.js"))
                 return render_to_string("embed/frame.html", context)
             return render_to_string("embed/_banner.html", context)
 
-    body = _remember((kind, etag, request.get_host()), render)
+    host = request.get_host()
+    body = _remember((kind, etag, host), render)
     response = HttpResponse(body, content_type="text/html; charset=utf-8")
     return _public(response, etag=etag, lang=lang, max_age=max_age), snapshot
 

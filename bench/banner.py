@@ -1,0 +1,204 @@
+"""The banner's hot path against the framework floor, all in one run.
+
+    .venv/bin/python bench/banner.py [--seconds 10] [--rounds 3] [--connections 16] [--big 1000000] [--granian]
+                                     [--write bench/RESULTS-banner.md]
+
+A throw-away PostgreSQL database and a private redis-server (the shared cache), gunicorn with
+2 sync workers, wrk on loopback (wrk shares the 2 cores: every figure pays for it equally).
+Measured, in req/s:
+  (a) a constant-string Django view through the same middleware (the floor),
+  (b) the banner fragment /embed/<slug>/, for a campaign with 10 donations and one with 1,000,000,
+  (c) the banner answered 304 (If-None-Match),
+  (d) /api/campaigns/<slug>/progress.json,
+  (e) the SVG /embed/<slug>.svg.
+Targets: (b), (d) ≥ 0.8 × (a); (c) ≥ 0.9 × (a); (b, 1M donations) ≥ 0.9 × (b, 10).
+With --granian, the same cases under granian (WSGI, 2 workers) if it is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import (  # noqa: E402
+    PYTHON,
+    BenchDatabase,
+    Gunicorn,
+    RedisServer,
+    _Process,
+    bench_env,
+    free_port,
+    http_get,
+    wait_for_port,
+    wrk,
+)
+
+POLL_SECONDS = 10
+
+
+class Granian(_Process):
+    """granian (WSGI interface, N workers) on 127.0.0.1:<free port>."""
+
+    def __init__(self, env: dict[str, str], workers: int = 2):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(
+            [PYTHON, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(workers), "--blocking-threads", "1", "--log-level", "warning", "config.wsgi:application"],
+            env,
+            "granian",
+        )
+        wait_for_port(self.port, 60, self.proc, self.log)
+
+
+def _cases(base: str) -> list[tuple[str, str, dict[str, str]]]:
+    _, headers, _ = http_get(f"{base}/embed/small/")
+    etag = headers["ETag"]
+    status, _, _ = http_get(f"{base}/embed/small/", headers={"If-None-Match": etag})
+    if status != 304:
+        raise RuntimeError(f"expected 304 for a matching If-None-Match, got {status}")
+    return [
+        ("(a) constant view (floor)", f"{base}/bench/constant/", {}),
+        ("(b) banner, 10 donations", f"{base}/embed/small/", {}),
+        ("(b) banner, 1M donations", f"{base}/embed/big/", {}),
+        ("(c) banner, 304", f"{base}/embed/small/", {"If-None-Match": etag}),
+        ("(d) progress.json", f"{base}/api/campaigns/small/progress.json", {}),
+        ("(e) SVG", f"{base}/embed/small.svg", {}),
+    ]
+
+
+def _measure(base: str, seconds: int, connections: int, rounds: int) -> dict[str, dict]:
+    """Every case once per round, rounds interleaved; the median round per case is kept.
+
+    Interleaving spreads any background load on a shared machine over all cases alike, so the
+    ratios to the floor stay meaningful even when the absolute figures move.
+    """
+    cases = _cases(base)
+    for _name, url, headers in cases:
+        for _ in range(3):  # warm the workers' per-process caches and connections
+            status, _, body = http_get(url, headers=headers)
+            if status not in (200, 304):
+                raise RuntimeError(f"{url} answered {status}: {body[:200]!r}")
+        wrk(url, seconds=1, connections=connections, headers=headers)
+    runs: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
+    for round_number in range(1, rounds + 1):
+        for name, url, headers in cases:
+            result = wrk(url, seconds=seconds, connections=connections, headers=headers)
+            if result["non_2xx_3xx"] or result["socket_errors"]:
+                raise RuntimeError(f"{name}: errors under load:\n{result['raw']}")
+            runs[name].append(result)
+            print(f"  round {round_number}  {name:<28} {result['requests_per_second']:>9,.0f} req/s  "
+                  f"mean latency {result['latency_mean_s'] * 1000:6.2f} ms", flush=True)
+    return {name: _median(results_of) for name, results_of in runs.items()}
+
+
+def _median(results: list[dict]) -> dict:
+    ordered = sorted(results, key=lambda r: r["requests_per_second"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _report(server: str, results: dict[str, dict]) -> list[str]:
+    rps = {name: r["requests_per_second"] for name, r in results.items()}
+    floor = rps["(a) constant view (floor)"]
+    targets = {
+        "(b) banner, 10 donations": ("(a) constant view (floor)", 0.8),
+        "(b) banner, 1M donations": ("(b) banner, 10 donations", 0.9),
+        "(c) banner, 304": ("(a) constant view (floor)", 0.9),
+        "(d) progress.json": ("(a) constant view (floor)", 0.8),
+        "(e) SVG": ("(a) constant view (floor)", None),
+    }
+    lines = [f"### {server}", "", "| case | req/s | × floor | target | |", "| --- | ---: | ---: | --- | --- |"]
+    for name, value in rps.items():
+        ratio = value / floor if floor else 0
+        target = targets.get(name)
+        if target is None:
+            lines.append(f"| {name} | {value:,.0f} | {ratio:.2f} | | |")
+            continue
+        reference, minimum = target
+        if minimum is None:
+            lines.append(f"| {name} | {value:,.0f} | {ratio:.2f} | — | |")
+            continue
+        against = value / rps[reference] if rps[reference] else 0
+        verdict = "ok" if against >= minimum else "MISSED"
+        label = "floor" if reference.startswith("(a)") else "(b) with 10"
+        lines.append(f"| {name} | {value:,.0f} | {ratio:.2f} | ≥ {minimum} × {label} ({against:.2f}) | {verdict} |")
+    readers = rps["(c) banner, 304"] * POLL_SECONDS
+    lines += ["", f"One 2-core origin answers {rps['(c) banner, 304']:,.0f} conditional polls/s: "
+                  f"about **{readers:,.0f} readers** kept live at one poll every {POLL_SECONDS} s "
+                  "(with no cache in front; a CDN or Varnish multiplies it)."]
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of one wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is kept")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--big", type=int, default=1_000_000, help="donations in the big campaign")
+    parser.add_argument("--granian", action="store_true", help="also measure under granian if installed")
+    parser.add_argument("--write", type=Path, help="write the results as Markdown to this file")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+
+    lines: list[str] = []
+    with BenchDatabase() as db, RedisServer() as redis:
+        env = bench_env(db.url, redis.url, DJANGO_SETTINGS_MODULE="bench.settings")
+        db.migrate(env)
+        small = db.create_campaign(env, slug="small", goal_minor=25_000_00)
+        db.bulk_donations(campaign_id=small, count=10, env=env, tag="small")
+        big = db.create_campaign(env, slug="big", goal_minor=100_000_000_00)
+        started = time.monotonic()
+        db.bulk_donations(campaign_id=big, count=args.big, env=env, tag="big")
+        count = db.scalar("SELECT count(*) FROM campaigns_donation")
+        print(f"inserted {args.big:,} donations in {time.monotonic() - started:.0f} s; "
+              f"donations in the database: {count:,}", flush=True)
+
+        servers: list[tuple[str, type]] = [("gunicorn, 2 sync workers", Gunicorn)]
+        if args.granian:
+            if subprocess.run([PYTHON, "-c", "import granian"], capture_output=True).returncode == 0:
+                servers.append(("granian (WSGI), 2 workers", Granian))
+            else:
+                print("granian not installed: skipped (pip install granian)", flush=True)
+        for label, server_class in servers:
+            print(f"{label}: wrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds", flush=True)
+            with server_class(env) as web:
+                results = _measure(web.url, args.seconds, args.connections, args.rounds)
+            lines += [*_report(label, results), ""]
+
+    header = [
+        "# Banner benchmark",
+        "",
+        f"`.venv/bin/python bench/banner.py --seconds {args.seconds} --rounds {args.rounds} "
+        f"--connections {args.connections} "
+        f"--big {args.big}{' --granian' if args.granian else ''}` on {platform.node()} "
+        f"({platform.machine()}, {_cpus()} CPUs, Python {platform.python_version()}), "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. PostgreSQL and a private Redis on loopback; "
+        "wrk (2 threads) shares the machine with the server, as it would not in production. "
+        "Each figure is the median of the interleaved rounds.",
+        "",
+    ]
+    text = "\n".join(header + lines)
+    print()
+    print(text)
+    if args.write:
+        args.write.write_text(text + "\n")
+    return 0
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
