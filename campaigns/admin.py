@@ -281,6 +281,9 @@ class DonationAdmin(admin.ModelAdmin):
                     anonymous=data["anonymous"],
                     note=data["note"],
                 )
+            except backoffice.DuplicateEntry as exc:
+                form.add_error("number", gettext("« %(code)s » est déjà enregistré : %(donation)s.") % {
+                    "code": data["number"], "donation": exc.donation})
             except LedgerError as exc:
                 form.add_error(None, str(exc))
             else:

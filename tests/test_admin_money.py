@@ -56,7 +56,7 @@ def test_the_same_cheque_entered_twice_is_refused_and_counted_once(campaign, fin
     assert finance.post("/admin/campaigns/donation/manual/", data).status_code == 302
     again = finance.post("/admin/campaigns/donation/manual/", data)
     assert again.status_code == 200
-    assert "already recorded" in again.content.decode()
+    assert "« 777 » est déjà enregistré" in again.content.decode()
     assert _total(campaign) == 5000
     assert AuditLog.objects.count() == 1
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import uuid
 from collections import Counter, defaultdict
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -16,6 +18,7 @@ from django.utils import timezone
 
 from campaigns.models import CampaignTotal, Donation, LedgerEntry
 from campaigns.services import ledger
+from campaigns.services.campaigns import campaign_upsert
 from campaigns.services.dashboard import dashboard_data
 from campaigns.services.reconcile import totals_compute
 from tests.staff_world import staff_world
@@ -107,10 +110,16 @@ def test_the_live_fragment_draws_svg_charts_and_the_formatted_total(campaign):
 
 
 @pytest.mark.redis
-def test_the_event_stream_sends_each_committed_change_of_the_campaign(campaign, settings):
+def test_the_event_stream_sends_each_committed_change_of_the_campaign(db, settings):
     from campaigns.services.progress import progress_publish
     from campaigns.views.dashboard import _sse_stream
 
+    # Pub/sub channels are server-wide (not per Redis db): a slug of this run's own.
+    now = timezone.now()
+    campaign, _ = campaign_upsert(slug=f"sse-{uuid.uuid4().hex[:12]}", defaults={
+        "title": "SSE", "goal_minor": 10_000, "currency": "EUR", "status": "active",
+        "starts_at": now - timedelta(days=1), "ends_at": now + timedelta(days=1)})
+    settings.DASHBOARD_SSE_MAX_SECONDS = 20  # a missed message fails in 20 s, not 2 minutes
     stream = _sse_stream(campaign.slug)
     assert next(stream).startswith("retry:")  # subscribed from here on
     ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="cash:1",
@@ -118,7 +127,7 @@ def test_the_event_stream_sends_each_committed_change_of_the_campaign(campaign, 
     progress_publish(campaign_id=campaign.pk)  # what on_commit does after a real commit
     message = next(stream)
     while message.startswith(":"):
-        message = next(stream)
+        message = next(stream)  # StopIteration after 20 s: the change never came
     assert message.startswith("event: progress\ndata: ")
     snapshot = json.loads(message.split("data: ", 1)[1])
     assert (snapshot["slug"], snapshot["total_minor"]) == (campaign.slug, 4200)
@@ -131,3 +140,12 @@ def test_the_dashboard_index_lists_campaigns_with_their_progress(campaign):
     ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="x", amount_minor=500_000)
     page = client.get("/dashboard/").content.decode()
     assert 'href="/dashboard/test-campaign/"' in page and "50 %" in page
+
+
+def test_the_dashboard_speaks_english_to_an_english_browser(campaign):
+    ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="x", amount_minor=123_456)
+    client = Client()
+    client.force_login(staff_world()["editor"])
+    html = client.get(f"/dashboard/{campaign.slug}/live/", headers={"Accept-Language": "en"}).content.decode()
+    assert "Pace needed" in html and "Latest gifts" in html
+    assert "€1,234.56" in html

@@ -20,6 +20,10 @@ MANUAL_METHODS = ("cheque", "cash", "transfer")
 class DuplicateEntry(ledger.LedgerError):
     """The same offline gift (method + its number) was already entered."""
 
+    def __init__(self, message: str, *, donation: Donation):
+        super().__init__(message)
+        self.donation = donation
+
 
 def campaign_save(*, campaign: Campaign) -> Campaign:
     """Save an editor's campaign form: the counter row exists and banners refresh on commit."""
@@ -69,7 +73,7 @@ def donation_manual_enter(
             occurred_at=received_at,
         )
         if not created:
-            raise DuplicateEntry(f"{method} {number} is already recorded as {donation}")
+            raise DuplicateEntry(f"{method} {number} is already recorded as {donation}", donation=donation)
         audit_record(
             actor=actor,
             action=AuditLog.Action.MANUAL_ENTRY,

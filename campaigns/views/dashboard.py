@@ -26,8 +26,9 @@ from campaigns.services.progress import PROGRESS_CHANNEL
 
 # Polling period when SSE is unavailable (no Redis), and the safety net beside SSE.
 POLL_SECONDS = 15
-# An SSE stream ends after this long and the browser reconnects: a worker is never held forever.
-SSE_MAX_SECONDS = getattr(settings, "DASHBOARD_SSE_MAX_SECONDS", 120)
+# An SSE stream ends after this long (setting DASHBOARD_SSE_MAX_SECONDS) and the browser
+# reconnects: a web worker is never held forever.
+SSE_MAX_SECONDS = 120
 SSE_KEEPALIVE_SECONDS = 15
 
 
@@ -92,14 +93,18 @@ def _sse_stream(slug: str) -> Iterator[str]:
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=None)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub = client.pubsub()
     try:
         pubsub.subscribe(f"{PROGRESS_CHANNEL}:{slug}")
+        # Wait for Redis to confirm: a change published before that would be missed.
+        confirmed = pubsub.get_message(timeout=5)
+        if confirmed is None or confirmed["type"] != "subscribe":
+            raise ConnectionError(f"Redis did not confirm the subscription: {confirmed!r}")
         yield "retry: 3000\n\n"
-        deadline = time.monotonic() + SSE_MAX_SECONDS
+        deadline = time.monotonic() + getattr(settings, "DASHBOARD_SSE_MAX_SECONDS", SSE_MAX_SECONDS)
         while time.monotonic() < deadline:
             message = pubsub.get_message(timeout=SSE_KEEPALIVE_SECONDS)
-            if message is None:
+            if message is None or message["type"] != "message":
                 yield ": keepalive\n\n"
                 continue
             data = message["data"].decode() if isinstance(message["data"], bytes) else str(message["data"])
