@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from campaigns.models import AuditLog, Donation
 from campaigns.services import ledger
@@ -47,6 +48,9 @@ def test_export_streams_the_filtered_donations_as_excel_ready_csv(campaign, fina
         "Élodie Œuvray; «guillemets»", "25,50", "2550", "2550")
     assert (rows[1]["rembourse_centimes"], rows[1]["net_centimes"]) == ("400", "600")
     assert (rows[2]["statut"], rows[2]["net_centimes"]) == ("pending", "0")
+    created = Donation.objects.get(external_id="cheque:1").created_at
+    assert first["cree_le"] == timezone.localtime(created).strftime("%Y-%m-%d %H:%M:%S")  # Paris time
+    assert first["date_du_don"] == ""
 
     only_bank = _rows(finance.get("/admin/campaigns/donation/export.csv", {"source__exact": "bank"}))
     assert [row["identifiant_externe"] for row in only_bank] == ["bank:3"]

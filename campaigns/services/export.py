@@ -9,8 +9,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from functools import lru_cache
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import CharField, F, Func, QuerySet, Value
 from django.utils import timezone
 
 from campaigns import money
@@ -19,9 +21,9 @@ from campaigns.models import Donation
 BOM = "\ufeff"
 FIELDS = (
     "id", "reference", "campaign__slug", "source", "external_id", "status", "frequency", "amount_minor",
-    "refunded_minor", "currency", "donor_name", "donor_email", "anonymous", "article_url", "occurred_at",
-    "confirmed_at", "created_at",
+    "refunded_minor", "currency", "donor_name", "donor_email", "anonymous", "article_url",
 )
+STAMPS = ("occurred_at", "confirmed_at", "created_at")
 HEADER = (
     "id", "reference", "campagne", "source", "identifiant_externe", "statut", "frequence", "montant",
     "montant_centimes", "rembourse_centimes", "net_centimes", "devise", "nom", "email", "anonyme", "article",
@@ -31,8 +33,31 @@ COUNTED = frozenset({Donation.Status.CONFIRMED, Donation.Status.REFUNDED})
 ROWS_PER_WRITE = 1000
 
 
+@lru_cache(maxsize=64)
+def _digits(currency: str) -> int:
+    return money.minor_digits(currency)
+
+
 def _decimal_comma(amount_minor: int, currency: str) -> str:
-    return str(money.to_decimal(amount_minor, currency)).replace(".", ",")
+    """Minor units → "25,50" by integer arithmetic (a Decimal per row costs a third of the time)."""
+    digits = _digits(currency)
+    if digits == 0:
+        return str(amount_minor)
+    sign = "-" if amount_minor < 0 else ""
+    whole, fraction = divmod(abs(amount_minor), 10**digits)
+    return f"{sign}{whole},{fraction:0{digits}d}"
+
+
+def _local_text(field: str):
+    """The timestamp as local-time text, formatted by PostgreSQL (no datetime object per row)."""
+    if connection.vendor != "postgresql":
+        return F(field)
+    return Func(
+        Func(Value(timezone.get_current_timezone_name()), F(field), function="timezone"),
+        Value("YYYY-MM-DD HH24:MI:SS"),
+        function="to_char",
+        output_field=CharField(),
+    )
 
 
 def donations_csv(*, queryset: QuerySet[Donation], chunk_size: int = 5000) -> Iterator[bytes]:
@@ -44,10 +69,20 @@ def donations_csv(*, queryset: QuerySet[Donation], chunk_size: int = 5000) -> It
     buffer.write(BOM)
     writer.writerow(HEADER)
 
-    def stamp(value):
-        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+    def stamp(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
-    rows = queryset.order_by("pk").values_list(*FIELDS).iterator(chunk_size=chunk_size)
+    stamps = {f"{name}_text": _local_text(name) for name in STAMPS}
+    rows = (
+        queryset.order_by("pk")
+        .annotate(**stamps)
+        .values_list(*FIELDS, *stamps)
+        .iterator(chunk_size=chunk_size)
+    )
     for count, row in enumerate(rows, 1):
         (pk, reference, slug, source, external_id, status, frequency, amount, refunded, currency, name, email,
          anonymous, article, occurred, confirmed, created) = row
