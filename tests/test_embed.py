@@ -316,3 +316,22 @@ def test_no_session_is_touched(demo):
     client = Client(enforce_csrf_checks=True)
     response = client.get("/embed/mai-juin-2023/")
     assert response.wsgi_request.session.accessed is False
+
+
+def test_a_goal_of_zero_is_refused_at_validation_and_by_the_database(demo):
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    demo.goal_minor = 0
+    with pytest.raises(ValidationError) as error:
+        demo.full_clean()
+    assert "goal_minor" in error.value.message_dict
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Campaign.objects.filter(pk=demo.pk).update(goal_minor=0)
+
+
+def test_draft_campaign_shows_nothing_yet_but_keeps_polling(client, demo, django_capture_on_commit_callbacks):
+    _edit(demo, django_capture_on_commit_callbacks, status=Campaign.Status.DRAFT)
+    body = client.get("/embed/mai-juin-2023/").content.decode()
+    assert "jauge--empty" in body and "every 60s" in body
+    assert "Campagne de dons" not in body
