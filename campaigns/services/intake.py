@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, Donation, PaymentEvent
+from campaigns.models import Campaign, CampaignTotal, Donation, PaymentEvent
 from campaigns.providers import get_provider
 from campaigns.providers.base import (
     FAILED,
@@ -50,17 +50,24 @@ def payment_event_receive(
     return stored, True
 
 
-def _find_donation(provider_source: str, event: NormalizedEvent) -> Donation | None:
-    donation = Donation.objects.filter(source=provider_source, external_id=event.donation_external_id).first()
+def _find_donation(provider_source: str, event: NormalizedEvent, *, lock: bool = False) -> Donation | None:
+    donations = Donation.objects.select_for_update() if lock else Donation.objects
+    donation = donations.filter(source=provider_source, external_id=event.donation_external_id).first()
     if donation is None and event.reference:
-        donation = Donation.objects.filter(reference=event.reference).first()
+        donation = donations.filter(reference=event.reference).first()
     return donation
 
 
-def _apply_succeeded(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str) -> str:
-    donation = _find_donation(source, parsed)
-    if donation is None:
-        donation, _ = ledger.donation_create(
+def _apply_succeeded(
+    event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
+) -> str:
+    # The hot path: the campaign's counter is locked by the caller, so every query saved here
+    # shortens the time other events of the same campaign wait.
+    donation = _find_donation(source, parsed, lock=True)
+    created = donation is None
+    if created:
+        donation = ledger.donation_insert_locked(
+            total=total,
             campaign=campaign,
             source=source,
             external_id=parsed.donation_external_id,
@@ -80,7 +87,8 @@ def _apply_succeeded(event: PaymentEvent, parsed: NormalizedEvent, campaign: Cam
             f"donation {donation} expects {donation.amount_minor} {donation.currency}"
         )
     event.donation = donation
-    ledger.donation_confirm(donation_id=donation.pk, at=parsed.occurred_at or timezone.now())
+    ledger.donation_confirm_locked(total=total, donation=donation, at=parsed.occurred_at or timezone.now(),
+                                   created=created)
     _apply_deferred_refunds(event.provider, donation)
     return PaymentEvent.Status.PROCESSED
 
@@ -102,7 +110,9 @@ def _apply_deferred_refunds(provider: str, donation: Donation) -> None:
         refund_event.save(update_fields=["status", "processed_at", "donation", "last_error"])
 
 
-def _apply_refunded(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str) -> str:
+def _apply_refunded(
+    event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
+) -> str:
     donation = _find_donation(source, parsed)
     if donation is None or donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
         event.last_error = "waiting for the donation's success event"
@@ -116,7 +126,9 @@ def _apply_refunded(event: PaymentEvent, parsed: NormalizedEvent, campaign: Camp
     return PaymentEvent.Status.PROCESSED
 
 
-def _apply_failed(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str) -> str:
+def _apply_failed(
+    event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
+) -> str:
     donation = _find_donation(source, parsed)
     if donation is None:
         donation, _ = ledger.donation_create(
@@ -158,8 +170,8 @@ def _apply(event: PaymentEvent) -> str:
             f"currency mismatch: event in {parsed.currency}, campaign {campaign.slug!r} in {campaign.currency}"
         )
     # Lock order: event (held by the caller) → campaign total → donation.
-    ledger.total_lock(campaign_id=campaign.pk)
-    return _APPLY[parsed.kind](event, parsed, campaign, handler.source)
+    total = ledger.total_lock(campaign_id=campaign.pk)
+    return _APPLY[parsed.kind](event, parsed, campaign, handler.source, total)
 
 
 def payment_event_process(*, event_id: int) -> PaymentEvent:

@@ -56,6 +56,8 @@ def _donation_net(donation: Donation) -> int:
 
 
 def _other_counted_donation_of_donor(donation: Donation) -> bool:
+    if donation.donor_key.startswith("d:"):
+        return False  # no e-mail: a donor of one donation
     return (
         Donation.objects.filter(
             campaign_id=donation.campaign_id,
@@ -76,12 +78,23 @@ def total_touch(total: CampaignTotal) -> None:
 
 
 def ledger_post(
-    *, total: CampaignTotal, donation: Donation, delta_minor: int, kind: str, note: str = ""
+    *,
+    total: CampaignTotal,
+    donation: Donation,
+    delta_minor: int,
+    kind: str,
+    note: str = "",
+    net_before: int | None = None,
 ) -> LedgerEntry:
-    """Append one entry and move the locked counter with it. Caller holds both locks."""
+    """Append one entry and move the locked counter with it. Caller holds both locks.
+
+    `net_before`: the donation's ledger balance when the caller knows it (a donation created in
+    this transaction has none), saving a query while the campaign's lock is held.
+    """
     if delta_minor == 0:
         raise LedgerError("a ledger entry cannot be zero")
-    net_before = _donation_net(donation)
+    if net_before is None:
+        net_before = _donation_net(donation)
     net_after = net_before + delta_minor
     if net_after < 0:
         raise LedgerError(f"donation {donation.pk} would go below zero ({net_after})")
@@ -131,7 +144,8 @@ def donation_create(
         existing = Donation.objects.filter(source=source, external_id=external_id).first()
         if existing is not None:
             return existing, False
-        donation = Donation.objects.create(
+        donation = donation_insert_locked(
+            total=total,
             campaign=campaign,
             source=source,
             external_id=external_id,
@@ -139,7 +153,6 @@ def donation_create(
             currency=currency,
             donor_name=donor_name,
             donor_email=donor_email,
-            donor_key=donor_key_for(email=donor_email),
             anonymous=anonymous,
             message=message,
             article_url=article_url,
@@ -149,9 +162,19 @@ def donation_create(
             occurred_at=occurred_at,
         )
         if donation.source in PENDING_SOURCES:
-            _pending_adjust(total, donation, +1)
             total_touch(total)
     return donation, True
+
+
+def donation_insert_locked(*, total: CampaignTotal, campaign: Campaign, donor_email: str = "", **fields) -> Donation:
+    """Insert a pending donation. The caller holds `total`'s lock and has checked the idempotency
+    key; pending money is added to the counter object, saved by the caller's next touch."""
+    donation = Donation.objects.create(
+        campaign=campaign, donor_email=donor_email, donor_key=donor_key_for(email=donor_email), **fields
+    )
+    if donation.source in PENDING_SOURCES:
+        _pending_adjust(total, donation, +1)
+    return donation
 
 
 def donation_confirm(*, donation_id: int, at: datetime | None = None) -> Donation:
@@ -160,16 +183,30 @@ def donation_confirm(*, donation_id: int, at: datetime | None = None) -> Donatio
         campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
         total = total_lock(campaign_id=campaign_id)
         donation = Donation.objects.select_for_update().get(pk=donation_id)
-        if donation.status in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
-            return donation
-        if donation.status == Donation.Status.PENDING:
-            _pending_adjust(total, donation, -1)
-        # A failed or expired payment can still succeed later (a provider retry): money is money.
-        donation.status = Donation.Status.CONFIRMED
-        donation.confirmed_at = at or timezone.now()
-        donation.save(update_fields=["status", "confirmed_at"])
-        ledger_post(total=total, donation=donation, delta_minor=donation.amount_minor, kind=LedgerEntry.Kind.CONFIRM)
-        _receipt_on_commit(donation)
+        return donation_confirm_locked(total=total, donation=donation, at=at)
+
+
+def donation_confirm_locked(
+    *, total: CampaignTotal, donation: Donation, at: datetime | None = None, created: bool = False
+) -> Donation:
+    """donation_confirm's work, for a caller holding both locks (`created`: inserted in this
+    transaction, so it has no ledger entry yet)."""
+    if donation.status in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
+        return donation
+    if donation.status == Donation.Status.PENDING:
+        _pending_adjust(total, donation, -1)
+    # A failed or expired payment can still succeed later (a provider retry): money is money.
+    donation.status = Donation.Status.CONFIRMED
+    donation.confirmed_at = at or timezone.now()
+    donation.save(update_fields=["status", "confirmed_at"])
+    ledger_post(
+        total=total,
+        donation=donation,
+        delta_minor=donation.amount_minor,
+        kind=LedgerEntry.Kind.CONFIRM,
+        net_before=0 if created else None,
+    )
+    _receipt_on_commit(donation)
     return donation
 
 
