@@ -243,6 +243,18 @@ def test_too_many_posts_from_one_address_get_a_readable_429(client, open_campaig
     assert client.post("/c/test-campaign/donate/", form_data(), REMOTE_ADDR="203.0.113.78").status_code == 302
 
 
+def test_the_rate_limit_counts_pledges_not_a_readers_corrections(client, open_campaign, settings):
+    settings.DONATE_RATE_LIMIT = "1/10m"
+    address = {"REMOTE_ADDR": "203.0.113.90"}
+    for _ in range(5):
+        assert client.post("/c/test-campaign/donate/", form_data(email="oops"), **address).status_code == 400
+    assert client.post("/c/test-campaign/donate/", form_data(), **address).status_code == 302
+    response = client.post("/c/test-campaign/donate/", form_data(), headers={"HX-Request": "true"}, **address)
+    assert response.status_code == 200  # htmx: the explanation is swapped into the form
+    assert "Trop de tentatives depuis votre connexion" in text(response)
+    assert Donation.objects.count() == 1
+
+
 def test_bank_transfer_shows_iban_reference_and_sepa_qr_and_counts_as_pending(client, open_campaign):
     response = donate(client, provider="bank_transfer", amount="40")
     donation = Donation.objects.get()
@@ -307,6 +319,22 @@ def test_sandbox_checkout_is_marked_as_test_mode_with_the_contract_buttons(clien
     html = client.get(f"/c/test-campaign/checkout/{donation.reference}/").content.decode()
     assert "MODE TEST" in html
     assert 'name="decision" value="confirm"' in html and 'name="decision" value="decline"' in html
+
+
+def test_sandbox_checkout_refuses_an_unknown_decision(client, open_campaign):
+    donation = pledges.pledge_create(campaign=open_campaign, provider="sandbox", amount_minor=2500)
+    response = client.post(f"/c/test-campaign/checkout/{donation.reference}/", {"decision": "maybe"})
+    assert response.status_code == 400
+    assert "Confirmer le paiement" in text(response)
+    donation.refresh_from_db()
+    assert donation.status == Donation.Status.PENDING
+
+
+@pytest.mark.parametrize("provider", ["sandbox", "bank_transfer"])
+def test_providers_without_webhooks_of_their_own_refuse_them(client, provider):
+    response = client.post(f"/hooks/{provider}/", b"{}", content_type="application/json")
+    assert response.status_code == 401
+    assert "receives no webhooks" in response.json()["error"]
 
 
 def test_donor_wall_shows_first_names_or_anonyme_and_amounts_only_when_agreed(client, open_campaign):

@@ -134,6 +134,23 @@ def test_an_amount_or_currency_that_disagrees_is_flagged_not_applied(client, cam
     assert total(campaign) == 0
 
 
+def test_an_expired_session_fails_the_pledge_and_an_unpaid_one_waits(client, campaign, pledge):
+    unpaid = json.loads(session_completed(pledge, event_id="evt_cs_unpaid"))
+    unpaid["data"]["object"]["payment_status"] = "unpaid"  # SEPA debit: the money comes later
+    post_stripe(client, json.dumps(unpaid).encode())
+    process_all()
+    pledge.refresh_from_db()
+    assert pledge.status == Donation.Status.PENDING
+    expired = stripe_event("evt_cs_expired", "checkout.session.expired", {
+        "id": "cs_test_1", "mode": "payment", "amount_total": 2500, "currency": "eur", "payment_status": "unpaid",
+        "metadata": {"reference": pledge.reference, "campaign": campaign.slug}})
+    post_stripe(client, expired)
+    process_all()
+    pledge.refresh_from_db()
+    assert pledge.status == Donation.Status.FAILED
+    assert total(campaign) == 0
+
+
 def invoice_paid(event_id: str, invoice_id: str, pledge: Donation, reason: str) -> bytes:
     metadata = {"pledge_id": str(pledge.pk), "reference": pledge.reference, "campaign": pledge.campaign.slug}
     return stripe_event(event_id, "invoice.paid", {

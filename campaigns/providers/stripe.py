@@ -210,6 +210,22 @@ def parse_event(body: bytes) -> NormalizedEvent:
             occurred_at=occurred_at,
         )
 
+    if event_type == "checkout.session.expired":
+        # The reader left without paying: the pledge fails now instead of waiting for expiry.
+        metadata = _meta(obj)
+        if not metadata.get("campaign") or not metadata.get("reference"):
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)
+        return NormalizedEvent(
+            event_id=event_id,
+            kind=FAILED,
+            donation_external_id=metadata["reference"],
+            campaign_slug=metadata["campaign"],
+            amount_minor=_int(obj, "amount_total", path),
+            currency=_currency(obj, path),
+            reference=metadata["reference"],
+            occurred_at=occurred_at,
+        )
+
     if event_type == "invoice.paid":
         parent = obj.get("parent") if isinstance(obj.get("parent"), dict) else {}
         details = parent.get("subscription_details") or obj.get("subscription_details") or {}

@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
-from django_ratelimit.decorators import ratelimit
+from django_ratelimit.core import is_ratelimited
 
 from campaigns import money, selectors
 from campaigns.forms import HONEYPOT_FIELD, DonationForm
@@ -142,30 +142,35 @@ def _form_response(
     return render(request, "campaigns/page.html", page_context(campaign, lang, form), status=status)
 
 
+def _rate_limited(request: HttpRequest) -> bool:
+    # Counted per pledge about to be created, not per attempt: a reader fixing a typo three
+    # times is not a bot, while creating pledges (and provider sessions) is what abuse costs.
+    return is_ratelimited(request, group="donate", key="ip", rate=_donate_rate, method="POST", increment=True)
+
+
 @require_POST
 @vary_on_headers("HX-Request")
-@ratelimit(key="ip", rate=_donate_rate, method="POST", block=False)
 def donate(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign, slug=slug)
     lang = reader_language(request, campaign)
     with translation.override(lang):
         if not campaign.is_open:
             return _closed(request, campaign, lang)
-        if getattr(request, "limited", False):
-            response = render(request, "campaigns/429.html", {"campaign": campaign, "lang": lang}, status=429)
-            response["Retry-After"] = "600"
-            if request.htmx:
-                # The whole page, not a swap: htmx does not swap 4xx answers by default.
-                response["HX-Retarget"] = "body"
-                response["HX-Reswap"] = "innerHTML"
-                response.status_code = 200
-            return response
         form = DonationForm(request.POST, campaign=campaign)
         if form.is_spam:
             logger.info("honeypot filled on %s, pledge refused", campaign.slug)
             return render(request, "campaigns/refused.html", {"campaign": campaign, "lang": lang}, status=400)
         if not form.is_valid():
             return _form_response(request, campaign, form, lang, status=400)
+        if _rate_limited(request):
+            if request.htmx:
+                # htmx swaps 2xx answers only: the explanation appears in the form itself.
+                form.add_error(None, _("Trop de tentatives depuis votre connexion : attendez une dizaine de "
+                                       "minutes avant de réessayer. Aucun don supplémentaire n'a été enregistré."))
+                return _form_response(request, campaign, form, lang, status=429)
+            response = render(request, "campaigns/429.html", {"campaign": campaign, "lang": lang}, status=429)
+            response["Retry-After"] = "600"
+            return response
         data = form.cleaned_data
         try:
             donation = pledges.pledge_create(
