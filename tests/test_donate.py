@@ -314,6 +314,14 @@ def test_thank_you_page_shows_status_and_share_links(client, open_campaign):
     assert client.get("/c/test-campaign/merci/JG-AAAAAAA/").status_code == 404
 
 
+def test_a_declined_pledge_says_nothing_was_charged_and_offers_to_give_again(client, open_campaign):
+    donation = pledges.pledge_create(campaign=open_campaign, provider="sandbox", amount_minor=2500)
+    ledger.donation_fail(donation_id=donation.pk)
+    page = text(client.get(f"/c/test-campaign/merci/{donation.reference}/?lang=en"))
+    assert "The payment did not go through: nothing was charged or counted." in page
+    assert "Give again" in page and 'href="/c/test-campaign/?lang=en"' in page
+
+
 def test_sandbox_checkout_is_marked_as_test_mode_with_the_contract_buttons(client, open_campaign):
     donation = pledges.pledge_create(campaign=open_campaign, provider="sandbox", amount_minor=2500)
     html = client.get(f"/c/test-campaign/checkout/{donation.reference}/").content.decode()
