@@ -22,11 +22,13 @@ def roles_ensure() -> dict[str, Group]:
 
 
 def staff_world() -> dict[str, User | None]:
+    """Users without passwords (tests log them in with force_login): hashing four passwords
+    would cost more than the tests themselves."""
     groups = roles_ensure()
-    superuser = User.objects.create_superuser("root", "root@example.org", PASSWORD)
-    editor = User.objects.create_user("editor", password=PASSWORD, is_staff=True)
+    superuser = User.objects.create_superuser("root", "root@example.org", None)
+    editor = User.objects.create_user("editor", is_staff=True)
     editor.groups.add(groups[ROLES.EDITORS])
-    finance = User.objects.create_user("finance", password=PASSWORD, is_staff=True)
+    finance = User.objects.create_user("finance", is_staff=True)
     finance.groups.add(groups[ROLES.FINANCE])
-    staff = User.objects.create_user("staff", password=PASSWORD, is_staff=True)
+    staff = User.objects.create_user("staff", is_staff=True)
     return {"superuser": superuser, "editor": editor, "finance": finance, "staff": staff, "anonymous": None}
