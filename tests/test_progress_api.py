@@ -146,3 +146,28 @@ def test_healthz_is_503_when_the_broker_is_unreachable(client, monkeypatch):
     assert response.json()["status"] == "error"
     assert response.json()["database"] == "ok"
     assert response.json()["broker"].startswith("error")
+
+
+def test_a_batch_of_ledger_entries_publishes_progress_once_with_the_final_total(
+    client, campaign, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.db import transaction
+
+    refreshed = []
+    original = selectors.progress_refresh
+    monkeypatch.setattr(selectors, "progress_refresh", lambda **kw: refreshed.append(kw) or original(**kw))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        for i in range(5):
+            ledger.donation_record(campaign=campaign, source="manual", external_id=f"b{i}", amount_minor=100)
+        try:
+            with transaction.atomic():  # a rolled-back part of the batch hides nothing
+                ledger.donation_record(campaign=campaign, source="manual", external_id="gone", amount_minor=1)
+                raise RuntimeError
+        except RuntimeError:
+            pass
+    assert refreshed == [{"campaign_id": campaign.pk}]
+    assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 500
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.donation_record(campaign=campaign, source="manual", external_id="next", amount_minor=50)
+    assert len(refreshed) == 2
+    assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 550

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import uuid
 from datetime import datetime
 
@@ -74,7 +75,28 @@ def total_touch(total: CampaignTotal) -> None:
     total.updated_at = timezone.now()
     total.save()
     campaign_id = total.campaign_id
-    transaction.on_commit(lambda: progress_changed(campaign_id=campaign_id))
+    _on_commit_once(("progress", campaign_id), lambda: progress_changed(campaign_id=campaign_id))
+
+
+def _on_commit_once(key: tuple, func) -> None:
+    """Run `func` after commit, skipping it when a callback of the same key already ran after this
+    one was registered: a batch (demo seed, statement import) publishes its campaign's progress
+    once, after its last entry, instead of once per entry. Rolled-back callbacks never run, so
+    they can never hide a later one; the bookkeeping is per connection, hence per thread."""
+    connection = transaction.get_connection()
+    registered = next(_on_commit_sequence)
+
+    def run() -> None:
+        ran = connection.__dict__.setdefault("_jauge_on_commit_ran", {})
+        if ran.get(key, 0) > registered:
+            return
+        ran[key] = next(_on_commit_sequence)
+        func()
+
+    transaction.on_commit(run)
+
+
+_on_commit_sequence = itertools.count(1)
 
 
 def ledger_post(
