@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export GENERIC_WEBHOOK_SECRET ?= jauge-dev-secret
 export PORT
+# The sandbox checkout posts its signed webhook back to this server.
+export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test lint bench install clean
 
