@@ -254,6 +254,9 @@ def test_pending_bank_transfers_are_a_separate_lighter_segment(client, demo, dja
     assert 'class="jauge-fill-pending" style="width: 5.00%"' in body
     svg = client.get("/embed/mai-juin-2023.svg").content.decode()
     assert f"1{NNBSP}250,00{NBSP}€" in svg and 'fill-opacity="0.35"' in svg
+    # Geometry is SVG syntax, not French prose: "454.4", never "454,4".
+    assert re.search(r'<rect x="16" y="44" width="\d+(\.\d+)?" height="16" rx="8" fill="#b8002e"/>', svg)
+    assert re.search(r'<rect x="\d+(\.\d+)?" y="44" width="\d+(\.\d+)?" height="16"', svg)
 
 
 def test_live_banner_polls_and_a_closed_one_stops(client, demo, django_capture_on_commit_callbacks):
