@@ -59,6 +59,13 @@ def test_export_streams_the_filtered_donations_as_excel_ready_csv(campaign, fina
     assert AuditLog.objects.filter(action="export").count() == 3
 
 
+def test_a_donor_name_that_looks_like_a_formula_is_exported_as_text(campaign, finance):
+    ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="cash:1",
+                           amount_minor=100, donor_name='=HYPERLINK("http://evil.example","clic")')
+    rows = _rows(finance.get("/admin/campaigns/donation/export.csv"))
+    assert rows[0]["nom"] == '\'=HYPERLINK("http://evil.example","clic")'
+
+
 def test_the_donation_list_links_to_the_export_with_its_filters(campaign, finance):
     page = finance.get("/admin/campaigns/donation/", {"status__exact": "confirmed"}).content.decode()
     assert 'href="/admin/campaigns/donation/export.csv?status__exact=confirmed"' in page

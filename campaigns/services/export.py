@@ -33,6 +33,17 @@ COUNTED = frozenset({Donation.Status.CONFIRMED, Donation.Status.REFUNDED})
 ROWS_PER_WRITE = 1000
 
 
+# A cell starting with one of these is a formula to Excel: a donor could name themselves
+# "=HYPERLINK(…)". Such text is exported with a leading apostrophe (shown as text, not run).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str | None) -> str:
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
 @lru_cache(maxsize=64)
 def _digits(currency: str) -> int:
     return money.minor_digits(currency)
@@ -88,8 +99,8 @@ def donations_csv(*, queryset: QuerySet[Donation], chunk_size: int = 5000) -> It
          anonymous, article, occurred, confirmed, created) = row
         net = amount - refunded if status in COUNTED else 0
         writer.writerow((
-            pk, reference or "", slug, source, external_id, status, frequency, _decimal_comma(amount, currency),
-            amount, refunded, net, currency, name, email, "oui" if anonymous else "non", article,
+            pk, reference or "", slug, source, _text(external_id), status, frequency, _decimal_comma(amount, currency),
+            amount, refunded, net, currency, _text(name), _text(email), "oui" if anonymous else "non", _text(article),
             stamp(occurred), stamp(confirmed), stamp(created),
         ))
         if count % ROWS_PER_WRITE == 0:
