@@ -230,6 +230,10 @@ print(donation.pk, donation.ledger.get().pk)
             ).fetchone()
         return dict(zip(("total_minor", "donation_count", "donor_count", "version"), row, strict=True))
 
+    def rows(self, query: str, *params) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(query, params).fetchall()
+
     def scalar(self, query: str, *params) -> object:
         with self.connect() as conn:
             return conn.execute(query, params).fetchone()[0]
@@ -378,6 +382,36 @@ def wrk(
         "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
         "raw": out,
     }
+
+
+def process_group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group, and by
+    the children they have reaped: a load-independent cost, unlike wall-clock rates on a busy box."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state ppid pgrp ... utime(12) stime(13) cutime(14) cstime(15).
+        if int(fields[2]) == pgid:
+            total += sum(int(value) for value in fields[11:15])
+    return total / ticks
+
+
+def pids_cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:13])
+    return total / ticks
 
 
 def wait_until(predicate, timeout: float = 120, interval: float = 0.1, message: str = "condition"):

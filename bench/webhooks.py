@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import sys
 import threading
@@ -30,6 +31,8 @@ from bench.harness import (  # noqa: E402
     RedisServer,
     bench_env,
     manage,
+    pids_cpu_seconds,
+    process_group_cpu_seconds,
     wait_until,
 )
 from campaigns.signing import SIGNATURE_HEADER, sign  # noqa: E402
@@ -79,7 +82,9 @@ def run(
         env = bench_env(db.url, redis.url)
         db.migrate(env)
         campaign_id = db.create_campaign(env, slug="bench")
-        with Gunicorn(env, workers=2) as web, CeleryWorker(env, concurrency=concurrency):
+        with Gunicorn(env, workers=2) as web, CeleryWorker(env, concurrency=concurrency) as worker:
+            cpu_before = {"web": process_group_cpu_seconds(web.proc.pid),
+                          "worker": process_group_cpu_seconds(worker.proc.pid)}
             statuses: Counter = Counter()
             lock = threading.Lock()
             threads = [
@@ -99,6 +104,13 @@ def run(
                 message="the workers to apply every event",
             )
             applied = time.monotonic()
+            # Let the worker finish the receipts it was sent, so their cost is counted too.
+            time.sleep(2)
+            backends = [row[0] for row in db.rows(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+            cpu = {"web": process_group_cpu_seconds(web.proc.pid) - cpu_before["web"],
+                   "worker": process_group_cpu_seconds(worker.proc.pid) - cpu_before["worker"],
+                   "postgres (open backends)": pids_cpu_seconds(backends)}
         totals = db.totals(campaign_id)
         failed = db.scalar("SELECT count(*) FROM campaigns_paymentevent WHERE status <> 'processed'")
         ledger_sum = db.scalar("SELECT coalesce(sum(delta_minor), 0) FROM campaigns_ledgerentry")
@@ -119,6 +131,8 @@ def run(
         "donation_count_exact": totals["donation_count"] == donations,
         "events_not_processed": failed,
         "reconcile": reconcile,
+        "cpu_ms_per_donation": {name: round(seconds * 1000 / donations, 1) for name, seconds in cpu.items()},
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     return figures
 
