@@ -98,6 +98,41 @@ class CampaignAdmin(admin.ModelAdmin):
         js = ("campaigns/admin.js",)
         css = {"all": ("campaigns/admin.css",)}
 
+    # Read-only viewers (Finance) see money formatted, not the stored cents.
+    money_displays = {"goal_minor": "goal_display", "min_amount_minor": "min_display",
+                      "max_amount_minor": "max_display", "preset_amounts_minor": "presets_display"}
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": tuple(self.money_displays.get(f, f) for f in options["fields"])})
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            return (*readonly, *self.money_displays.values())
+        return readonly
+
+    @admin.display(description=_("objectif"))
+    def goal_display(self, obj: Campaign) -> str:
+        return _money(obj.goal_minor, obj.currency)
+
+    @admin.display(description=_("don minimum"))
+    def min_display(self, obj: Campaign) -> str:
+        return _money(obj.min_amount_minor, obj.currency)
+
+    @admin.display(description=_("don maximum"))
+    def max_display(self, obj: Campaign) -> str:
+        return _money(obj.max_amount_minor, obj.currency)
+
+    @admin.display(description=_("montants proposés"))
+    def presets_display(self, obj: Campaign) -> str:
+        return " · ".join(_money(amount, obj.currency) for amount in obj.preset_amounts_minor or [])
+
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj is not None else {"slug": ("title",)}
 

@@ -108,3 +108,11 @@ def test_the_campaign_list_shows_progress_and_the_formatted_total(editor, campai
     page = editor.get("/admin/campaigns/campaign/").content.decode()
     assert "jauge-admin-bar" in page and "25 %" in page
     assert "2\u202f500,00\u00a0€ / 10\u202f000,00\u00a0€" in page
+
+
+def test_finance_sees_a_campaign_read_only_with_formatted_money(campaign):
+    client = Client()
+    client.force_login(staff_world()["finance"])
+    page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "10\u202f000,00\u00a0€" in page
+    assert 'name="goal_minor"' not in page and "1000000" not in page
