@@ -285,6 +285,7 @@ def test_current_shows_the_live_campaign_or_nothing_with_slow_polling(client, db
         campaign_upsert(slug="later", defaults={
             "title": "Plus tard", "goal_minor": 100, "starts_at": now - timedelta(days=1),
             "ends_at": now + timedelta(days=60), "status": Campaign.Status.ACTIVE})
+    assert 'hx-get="//testserver/embed/later/' in client.get("/embed/later/").content.decode()
     later = client.get("/embed/current/").content.decode()
     assert "Plus tard" in later
     assert 'hx-get="//testserver/embed/current/' in later  # keeps following whatever is current

@@ -224,7 +224,9 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
 
     # CommonMiddleware has validated the host already (ALLOWED_HOSTS).
     host = request.META.get("HTTP_HOST") or request.get_host()
-    body = _remember((kind, etag, host), render)
+    # The requested slug too: /embed/current/ and /embed/<its slug>/ share an ETag, but each body
+    # polls its own URL (`current` must keep following whichever campaign is current).
+    body = _remember((kind, etag, host, slug), render)
     response = HttpResponse(body, content_type="text/html; charset=utf-8")
     return _public(response, etag=etag, lang=lang, max_age=max_age), snapshot
 
