@@ -66,6 +66,7 @@ def run(big: int = 1_000_000, seconds: int = 8, rounds: int = 3) -> dict[str, ob
                 "req_per_s_big_304": best["big_304"],
                 "ratio_304": round(best["big_304"] / best["small_304"], 3),
                 "all_rounds": {key: [round(v) for v in values] for key, values in results.items()},
+                "load_average_1min": round(os.getloadavg()[0], 2),
             }
         )
     return figures

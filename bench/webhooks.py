@@ -84,7 +84,8 @@ def run(
         campaign_id = db.create_campaign(env, slug="bench")
         with Gunicorn(env, workers=2) as web, CeleryWorker(env, concurrency=concurrency) as worker:
             cpu_before = {"web": process_group_cpu_seconds(web.proc.pid),
-                          "worker": process_group_cpu_seconds(worker.proc.pid)}
+                          "worker": process_group_cpu_seconds(worker.proc.pid),
+                          "redis": pids_cpu_seconds([redis.proc.pid])}
             statuses: Counter = Counter()
             lock = threading.Lock()
             threads = [
@@ -110,6 +111,7 @@ def run(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
             cpu = {"web": process_group_cpu_seconds(web.proc.pid) - cpu_before["web"],
                    "worker": process_group_cpu_seconds(worker.proc.pid) - cpu_before["worker"],
+                   "redis": pids_cpu_seconds([redis.proc.pid]) - cpu_before["redis"],
                    "postgres (open backends)": pids_cpu_seconds(backends)}
         totals = db.totals(campaign_id)
         failed = db.scalar("SELECT count(*) FROM campaigns_paymentevent WHERE status <> 'processed'")
@@ -133,6 +135,8 @@ def run(
         "reconcile": reconcile,
         "cpu_ms_per_donation": {name: round(seconds * 1000 / donations, 1) for name, seconds in cpu.items()},
         "load_average_1min": round(os.getloadavg()[0], 2),
+        # What two otherwise idle cores could sustain at that CPU cost (the load generator aside).
+        "estimated_donations_per_second_on_2_idle_cores": round(2000 / sum(cpu.values()) * donations / 1000, 1),
     }
     return figures
 
