@@ -93,11 +93,13 @@ def run(
                 for i in range(senders)
             ]
             started = time.monotonic()
+            sender_cpu = time.process_time()
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             http_done = time.monotonic()
+            sender_cpu = time.process_time() - sender_cpu
             wait_until(
                 lambda: db.totals(campaign_id)["total_minor"] >= expected_total,
                 timeout=600,
@@ -134,6 +136,8 @@ def run(
         "events_not_processed": failed,
         "reconcile": reconcile,
         "cpu_ms_per_donation": {name: round(seconds * 1000 / donations, 1) for name, seconds in cpu.items()},
+        "load_generator_cpu_ms_per_delivery": round(sender_cpu * 1000 / len(deliveries), 1),
+        # Includes this bench's own processes (senders, gunicorn, worker, PostgreSQL backends).
         "load_average_1min": round(os.getloadavg()[0], 2),
         # What two otherwise idle cores could sustain at that CPU cost (the load generator aside).
         "estimated_donations_per_second_on_2_idle_cores": round(2000 / sum(cpu.values()) * donations / 1000, 1),
