@@ -69,7 +69,8 @@ def _send(port: int, bodies: list[bytes], statuses: Counter, lock: threading.Loc
 
 
 def run(
-    donations: int = 3000, duplicate_share: float = 0.3, senders: int = 8, concurrency: int = 2, email: bool = True
+    donations: int = 3000, duplicate_share: float = 0.3, senders: int = 8, concurrency: int = 2, email: bool = True,
+    pool: str = "prefork",
 ) -> dict[str, float]:
     rng = random.Random(7)
     unique = [_body(i, email) for i in range(donations)]
@@ -82,7 +83,7 @@ def run(
         env = bench_env(db.url, redis.url)
         db.migrate(env)
         campaign_id = db.create_campaign(env, slug="bench")
-        with Gunicorn(env, workers=2) as web, CeleryWorker(env, concurrency=concurrency) as worker:
+        with Gunicorn(env, workers=2) as web, CeleryWorker(env, concurrency=concurrency, pool=pool) as worker:
             cpu_before = {"web": process_group_cpu_seconds(web.proc.pid),
                           "worker": process_group_cpu_seconds(worker.proc.pid),
                           "redis": pids_cpu_seconds([redis.proc.pid])}
@@ -121,7 +122,7 @@ def run(
         reconcile = manage(env, "reconcile").strip()
 
     figures = {
-        "worker_processes": concurrency,
+        "worker_pool": f"{pool} x{concurrency}",
         "receipts_sent": "yes (console e-mail backend)" if email else "no (donors without e-mail)",
         "donations": donations,
         "deliveries": len(deliveries),
@@ -151,10 +152,11 @@ def main() -> int:
     parser.add_argument("--duplicates", type=float, default=0.3, help="share of deliveries that are re-deliveries")
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"], help="Celery pool")
     parser.add_argument("--no-email", action="store_true",
                         help="donors without e-mail: no receipt task per donation (isolates the money path)")
     args = parser.parse_args()
-    figures = run(args.donations, args.duplicates, args.senders, args.concurrency, not args.no_email)
+    figures = run(args.donations, args.duplicates, args.senders, args.concurrency, not args.no_email, args.pool)
     print("== webhooks end to end (PostgreSQL + Redis, gunicorn 2 sync workers, 1 Celery worker) ==")
     for key, value in figures.items():
         print(f"  {key:34} {value}")
