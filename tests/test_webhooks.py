@@ -216,3 +216,20 @@ def test_refund_before_success_waits_then_applies(client, campaign):
     refund.refresh_from_db()
     assert refund.status == PaymentEvent.Status.PROCESSED
     assert _total(campaign) == 2000
+
+
+def test_sweeper_resends_only_events_still_received_after_the_delay(client, campaign, monkeypatch):
+    import campaigns.tasks
+
+    for i in range(3):
+        post_webhook(client, webhook_body(event_id=f"evt_sw{i}", donation_id=f"don_sw{i}"))
+    old, processed_old, fresh = PaymentEvent.objects.order_by("pk")
+    PaymentEvent.objects.filter(pk__in=[old.pk, processed_old.pk]).update(
+        received_at=timezone.now() - timedelta(minutes=2)
+    )
+    intake.payment_event_process(event_id=processed_old.pk)
+    sent = []
+    monkeypatch.setattr(campaigns.tasks, "enqueue_event", sent.append)
+    assert intake.unprocessed_events_sweep(older_than_seconds=60) == [old.pk]
+    assert sent == [old.pk]
+    assert fresh.pk not in sent
