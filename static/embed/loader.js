@@ -73,7 +73,11 @@
     // "no-cache" revalidates with the stored ETag: an unchanged banner costs a 304.
     fetch(url, {cache: "no-cache", credentials: "omit", mode: "cors"})
       .then(function (response) {
-        if (response.status === 404) { return null; }
+        // 404 (no such campaign) or 400 (bad data-variant/data-lang): retrying will not help.
+        if (response.status >= 400 && response.status < 500) {
+          if (window.console) { console.warn("Jauge: " + url + " answered " + response.status); }
+          return null;
+        }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
         return response.text();
       })
