@@ -71,6 +71,7 @@ def _send(port: int, bodies: list[bytes], statuses: Counter, lock: threading.Loc
 def run(
     donations: int = 3000, duplicate_share: float = 0.3, senders: int = 8, concurrency: int = 2, email: bool = True,
     pool: str = "prefork",
+    prefetch: int | None = None,
 ) -> dict[str, float]:
     rng = random.Random(7)
     unique = [_body(i, email) for i in range(donations)]
@@ -83,7 +84,9 @@ def run(
         env = bench_env(db.url, redis.url)
         db.migrate(env)
         campaign_id = db.create_campaign(env, slug="bench")
-        with Gunicorn(env, workers=2) as web, CeleryWorker(env, concurrency=concurrency, pool=pool) as worker:
+        with Gunicorn(env, workers=2) as web, CeleryWorker(
+            env, concurrency=concurrency, pool=pool, extra=("--prefetch-multiplier", str(prefetch)) if prefetch else ()
+        ) as worker:
             cpu_before = {"web": process_group_cpu_seconds(web.proc.pid),
                           "worker": process_group_cpu_seconds(worker.proc.pid),
                           "redis": pids_cpu_seconds([redis.proc.pid])}
@@ -122,7 +125,7 @@ def run(
         reconcile = manage(env, "reconcile").strip()
 
     figures = {
-        "worker_pool": f"{pool} x{concurrency}",
+        "worker_pool": f"{pool} x{concurrency}" + (f", prefetch multiplier {prefetch}" if prefetch else ""),
         "receipts_sent": "yes (console e-mail backend)" if email else "no (donors without e-mail)",
         "donations": donations,
         "deliveries": len(deliveries),
@@ -153,10 +156,13 @@ def main() -> int:
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"], help="Celery pool")
+    parser.add_argument("--prefetch", type=int, default=None, help="override the worker's prefetch multiplier")
     parser.add_argument("--no-email", action="store_true",
                         help="donors without e-mail: no receipt task per donation (isolates the money path)")
     args = parser.parse_args()
-    figures = run(args.donations, args.duplicates, args.senders, args.concurrency, not args.no_email, args.pool)
+    figures = run(
+        args.donations, args.duplicates, args.senders, args.concurrency, not args.no_email, args.pool, args.prefetch
+    )
     print("== webhooks end to end (PostgreSQL + Redis, gunicorn 2 sync workers, 1 Celery worker) ==")
     for key, value in figures.items():
         print(f"  {key:34} {value}")
