@@ -4,10 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-export GENERIC_WEBHOOK_SECRET ?= jauge-dev-secret
 export PORT
+# Development defaults for `make run` only (tests set their own).
+run: export GENERIC_WEBHOOK_SECRET ?= jauge-dev-secret
 # The sandbox checkout posts its signed webhook back to this server.
-export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run test lint bench install clean
 

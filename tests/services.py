@@ -49,7 +49,8 @@ os.environ["CELERY_QUEUE"] = f"jauge-test-{RUN_ID}"
 BROKER_URL = os.environ.get("JAUGE_TEST_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ["CELERY_BROKER_URL"] = BROKER_URL if HAVE_REDIS else "memory://"
 os.environ["JAUGE_VAR_DIR"] = f"/tmp/jauge-test-{RUN_ID}"
-os.environ.setdefault("GENERIC_WEBHOOK_SECRET", "test-webhook-secret")
+# The tests sign with this secret: whatever the calling shell exported must not leak in.
+os.environ["GENERIC_WEBHOOK_SECRET"] = "test-webhook-secret"
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 
