@@ -28,6 +28,7 @@ from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, Ledger
 from campaigns.services import backoffice, gdpr
 from campaigns.services.audit import ReasonRequired
 from campaigns.services.ledger import LedgerError
+from campaigns.views import embed
 from campaigns.views.export import donations_csv_response
 
 admin.site.site_header = _("Jauge : administration")
@@ -160,10 +161,10 @@ class CampaignAdmin(admin.ModelAdmin):
         if not obj.pk:
             return gettext("Enregistrez la campagne pour voir l'aperçu.")
         return format_html(
-            '<div class="jauge-preview"><iframe id="jauge-preview" src="/embed/{}/frame/" title="{}" '
+            '<div class="jauge-preview"><iframe id="jauge-preview" src="/embed/{}/frame/?preview={}" title="{}" '
             'loading="lazy"></iframe><button type="button" class="button" data-jauge-reload="jauge-preview">{}'
             "</button></div>",
-            obj.slug, gettext("Aperçu du bandeau"), gettext("Recharger l'aperçu"),
+            obj.slug, embed.preview_token(obj.slug), gettext("Aperçu du bandeau"), gettext("Recharger l'aperçu"),
         )
 
     @admin.display(description=_("codes d'intégration"))

@@ -94,7 +94,7 @@ def test_the_change_page_shows_the_preview_and_the_four_embed_snippets(editor, s
     editor.post("/admin/campaigns/campaign/add/", _form())
     campaign = Campaign.objects.get()
     page = editor.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
-    assert 'src="/embed/mai-juin/frame/"' in page
+    assert 'src="/embed/mai-juin/frame/?preview=' in page
     assert "&lt;script src=&quot;https://dons.exemple.fr/embed/mai-juin.js&quot; async&gt;&lt;/script&gt;" in page
     assert "https://dons.exemple.fr/embed/mai-juin/frame/" in page
     assert "hx-get=&quot;https://dons.exemple.fr/embed/mai-juin/&quot;" in page

@@ -339,3 +339,23 @@ def test_draft_campaign_shows_nothing_yet_but_keeps_polling(client, demo, django
     body = client.get("/embed/mai-juin-2023/").content.decode()
     assert "jauge--empty" in body and "every 60s" in body
     assert "Campagne de dons" not in body
+
+
+def test_the_admin_preview_token_shows_a_draft_privately_and_nothing_else_does(
+    client, demo, django_capture_on_commit_callbacks
+):
+    from campaigns.views.embed import preview_token
+
+    _edit(demo, django_capture_on_commit_callbacks, status=Campaign.Status.DRAFT)
+    token = preview_token("mai-juin-2023")
+    preview = client.get(f"/embed/mai-juin-2023/frame/?preview={token}")
+    body = preview.content.decode()
+    assert "Campagne de dons" in body and "20\u202f077,00\u00a0€" in body
+    assert f"preview={token}" in body  # its polls stay previews
+    assert preview["Cache-Control"] == "private, no-store"
+    public = client.get("/embed/mai-juin-2023/frame/").content.decode()
+    assert "Campagne de dons" not in public
+    forged = client.get("/embed/mai-juin-2023/frame/?preview=mai-juin-2023:forged").content.decode()
+    assert "Campagne de dons" not in forged
+    other = client.get(f"/embed/mai-juin-2023/frame/?preview={preview_token('autre')}").content.decode()
+    assert "Campagne de dons" not in other

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
+from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.templatetags.static import static
@@ -196,11 +197,34 @@ def _css() -> str:
     return (_STATIC_DIR / "jauge-embed.css").read_text()
 
 
+_PREVIEW_SALT = "jauge.embed.preview"
+PREVIEW_MAX_AGE = 12 * 3600
+
+
+def preview_token(slug: str) -> str:
+    """A signed, expiring token that lets the admin's frame show a draft campaign's banner."""
+    return signing.TimestampSigner(salt=_PREVIEW_SALT).sign(slug)
+
+
+def _is_preview(request: HttpRequest, slug: str) -> bool:
+    token = request.GET.get("preview")
+    if not token:
+        return False
+    try:
+        return signing.TimestampSigner(salt=_PREVIEW_SALT).unsign(token, max_age=PREVIEW_MAX_AGE) == slug
+    except signing.BadSignature:
+        return False
+
+
 def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResponse, dict[str, Any] | None]:
     """(response, snapshot) for the fragment or the frame; errors come back as 400/404 responses."""
     snapshot, found = _lookup(slug)
     if not found:
         return _not_found(), None
+    preview = kind == "frame" and snapshot is not None and _is_preview(request, slug)
+    if preview and snapshot["status"] == "draft":
+        # Editors see a draft as it will look once live; readers keep seeing nothing.
+        snapshot = {**snapshot, "status": "active", "etag": snapshot["etag"].strip('"') + "-preview"}
     try:
         variant, lang = _options(request, snapshot)
     except BadOption as error:
@@ -209,7 +233,7 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
     poll = _poll_seconds(snapshot, state)
     etag = _etag(snapshot, kind, variant, lang, state, days)
     max_age = min(5, poll)
-    if _etag_matches(request, etag):
+    if not preview and _etag_matches(request, etag):
         return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age), snapshot
 
     def render() -> str:
@@ -217,6 +241,8 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
             context = _banner_context(
                 host, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll
             )
+            if preview:
+                context["poll_url"] += f"&preview={request.GET['preview']}"
             if kind == "frame":
                 context.update(css=_css(), htmx_url=static("vendor/htmx.min.js"))
                 return render_to_string("embed/frame.html", context)
@@ -226,6 +252,11 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
     host = request.META.get("HTTP_HOST") or request.get_host()
     # The requested slug too: /embed/current/ and /embed/<its slug>/ share an ETag, but each body
     # polls its own URL (`current` must keep following whichever campaign is current).
+    if preview:
+        response = HttpResponse(render(), content_type="text/html; charset=utf-8")
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, no-store"
+        return response, snapshot
     body = _remember((kind, etag, host, slug), render)
     response = HttpResponse(body, content_type="text/html; charset=utf-8")
     return _public(response, etag=etag, lang=lang, max_age=max_age), snapshot
