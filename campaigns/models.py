@@ -200,15 +200,32 @@ class Donation(models.Model):
         return 0
 
 
-class LedgerEntryQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise TypeError("The ledger is append-only: post a correction instead.")
+        raise TypeError(self.model.append_only_message)
 
     def delete(self):
-        raise TypeError("The ledger is append-only: post a correction instead.")
+        raise TypeError(self.model.append_only_message)
 
 
-class LedgerEntry(models.Model):
+class AppendOnlyModel(models.Model):
+    """Rows are written once: no update or delete through the ORM (the admin goes through it too)."""
+
+    append_only_message = "append-only"
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError(self.append_only_message)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError(self.append_only_message)
+
+
+class LedgerEntry(AppendOnlyModel):
     """Append-only: the truth from which every total is derived."""
 
     class Kind(models.TextChoices):
@@ -223,7 +240,8 @@ class LedgerEntry(models.Model):
     note = models.CharField(_("motif"), max_length=500, blank=True)
     created_at = models.DateTimeField(_("créé le"), default=timezone.now)
 
-    objects = LedgerEntryQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
+    append_only_message = "The ledger is append-only: post a correction instead."
 
     class Meta:
         verbose_name = _("écriture")
@@ -236,13 +254,6 @@ class LedgerEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} {self.delta_minor} ({self.donation_id})"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise TypeError("The ledger is append-only: post a correction instead.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("The ledger is append-only: post a correction instead.")
 
 
 class PaymentEvent(models.Model):
@@ -283,15 +294,7 @@ class PaymentEvent(models.Model):
         return f"{self.provider}:{self.event_id}"
 
 
-class AuditLogQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise TypeError("The audit log is append-only.")
-
-    def delete(self):
-        raise TypeError("The audit log is append-only.")
-
-
-class AuditLog(models.Model):
+class AuditLog(AppendOnlyModel):
     """Who did what, when and why: every money-changing action of a person (admin, dashboard).
 
     Append-only, and free of donor personal data (it names donations by id and reference), so
@@ -324,7 +327,8 @@ class AuditLog(models.Model):
     currency = models.CharField(_("devise"), max_length=3, blank=True)
     details = models.JSONField(_("détails"), default=dict, blank=True)
 
-    objects = AuditLogQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
+    append_only_message = "The audit log is append-only."
 
     class Meta:
         verbose_name = _("entrée du journal d'audit")
@@ -343,10 +347,3 @@ class AuditLog(models.Model):
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"
 
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise TypeError("The audit log is append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise TypeError("The audit log is append-only.")

@@ -14,6 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from bench.harness import wait_until  # noqa: F401  (re-exported: tests poll with it)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -84,14 +86,3 @@ def celery_worker(concurrency: int = 2, **env_overrides: str):
         yield worker
     finally:
         worker.stop()
-
-
-def wait_until(predicate, timeout: float = 30, interval: float = 0.2, message: str = "condition"):
-    """Poll until predicate() is truthy; the value is returned. Fails with `message` on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
