@@ -31,7 +31,7 @@ run: $(VENV)/installed
 	@echo "  Progress JSON    http://127.0.0.1:$(PORT)/api/campaigns/mai-juin-2023/progress.json"
 	@echo "  Health           http://127.0.0.1:$(PORT)/healthz"
 	@echo "  Admin            http://127.0.0.1:$(PORT)/admin/  (python manage.py createsuperuser)"
-	@echo "  Test webhook     $(PY) scripts/send_webhook.py --amount 25"
+	@echo "  Test webhook     $(PY) scripts/send_webhook.py --url http://127.0.0.1:$(PORT) --amount 25"
 	@echo
 	exec $(VENV)/bin/honcho -f Procfile start
 
