@@ -11,6 +11,7 @@ retries). The clock stops when the counter holds the exact total; the figures ar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -72,6 +73,7 @@ def run(
     donations: int = 3000, duplicate_share: float = 0.3, senders: int = 8, concurrency: int = 2, email: bool = True,
     pool: str = "prefork",
     prefetch: int | None = None,
+    workers: int = 1,
 ) -> dict[str, float]:
     rng = random.Random(7)
     unique = [_body(i, email) for i in range(donations)]
@@ -84,11 +86,21 @@ def run(
         env = bench_env(db.url, redis.url)
         db.migrate(env)
         campaign_id = db.create_campaign(env, slug="bench")
-        with Gunicorn(env, workers=2) as web, CeleryWorker(
-            env, concurrency=concurrency, pool=pool, extra=("--prefetch-multiplier", str(prefetch)) if prefetch else ()
-        ) as worker:
+        with Gunicorn(env, workers=2) as web, contextlib.ExitStack() as stack:
+            # Several worker instances = the scale-out shape (`docker compose up --scale worker=N`).
+            celery = [
+                stack.enter_context(CeleryWorker(
+                    env, concurrency=concurrency, pool=pool,
+                    extra=("--prefetch-multiplier", str(prefetch)) if prefetch else (),
+                ))
+                for _ in range(workers)
+            ]
+
+            def workers_cpu() -> float:
+                return sum(process_group_cpu_seconds(worker.proc.pid) for worker in celery)
+
             cpu_before = {"web": process_group_cpu_seconds(web.proc.pid),
-                          "worker": process_group_cpu_seconds(worker.proc.pid),
+                          "worker": workers_cpu(),
                           "redis": pids_cpu_seconds([redis.proc.pid])}
             statuses: Counter = Counter()
             lock = threading.Lock()
@@ -116,7 +128,7 @@ def run(
             backends = [row[0] for row in db.rows(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
             cpu = {"web": process_group_cpu_seconds(web.proc.pid) - cpu_before["web"],
-                   "worker": process_group_cpu_seconds(worker.proc.pid) - cpu_before["worker"],
+                   "worker": workers_cpu() - cpu_before["worker"],
                    "redis": pids_cpu_seconds([redis.proc.pid]) - cpu_before["redis"],
                    "postgres (open backends)": pids_cpu_seconds(backends)}
         totals = db.totals(campaign_id)
@@ -125,7 +137,8 @@ def run(
         reconcile = manage(env, "reconcile").strip()
 
     figures = {
-        "worker_pool": f"{pool} x{concurrency}" + (f", prefetch multiplier {prefetch}" if prefetch else ""),
+        "worker_pool": f"{workers} worker(s), {pool} x{concurrency}"
+        + (f", prefetch multiplier {prefetch}" if prefetch else ""),
         "receipts_sent": "yes (console e-mail backend)" if email else "no (donors without e-mail)",
         "donations": donations,
         "deliveries": len(deliveries),
@@ -155,15 +168,17 @@ def main() -> int:
     parser.add_argument("--duplicates", type=float, default=0.3, help="share of deliveries that are re-deliveries")
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker instances (scale-out)")
     parser.add_argument("--pool", default="prefork", choices=["prefork", "threads", "solo"], help="Celery pool")
     parser.add_argument("--prefetch", type=int, default=None, help="override the worker's prefetch multiplier")
     parser.add_argument("--no-email", action="store_true",
                         help="donors without e-mail: no receipt task per donation (isolates the money path)")
     args = parser.parse_args()
     figures = run(
-        args.donations, args.duplicates, args.senders, args.concurrency, not args.no_email, args.pool, args.prefetch
+        args.donations, args.duplicates, args.senders, args.concurrency, not args.no_email, args.pool, args.prefetch,
+        args.workers,
     )
-    print("== webhooks end to end (PostgreSQL + Redis, gunicorn 2 sync workers, 1 Celery worker) ==")
+    print(f"== webhooks end to end (PostgreSQL + Redis, gunicorn 2 sync workers, {args.workers} Celery worker(s)) ==")
     for key, value in figures.items():
         print(f"  {key:34} {value}")
     ok = figures["total_exact"] and figures["donation_count_exact"] and not figures["events_not_processed"]
