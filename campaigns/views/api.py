@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
 
 from campaigns import selectors
-from campaigns.views.caching import etag_matches, public_cache_headers
+from campaigns.views.caching import DEFAULT_MAX_AGE, etag_matches, public_cache_headers
+
+# `current` between campaigns: one fixed body, so one fixed ETag (a campaign starting changes both).
+_NONE_BODY = b'{"status": "none"}'
+_NONE_ETAG = '"none"'
 
 # Serialized bodies by ETag: an ETag names one version of one campaign, so its JSON never changes.
 _bodies: dict[str, bytes] = {}
@@ -24,18 +29,23 @@ def _progress_body(snapshot: dict) -> bytes:
     return body
 
 
-@require_GET
+def _public_json(request: HttpRequest, etag: str, body: Callable[[], bytes], *, max_age: int) -> HttpResponse:
+    if etag_matches(request, etag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body(), content_type="application/json")
+    response["ETag"] = etag
+    response["Access-Control-Allow-Origin"] = "*"
+    # The JSON is the same in every language: no Vary: Accept-Language to split shared caches.
+    response.vary_on_accept_language = False
+    return public_cache_headers(response, max_age=max_age)
+
+
+@require_safe
 def progress_json(request: HttpRequest, slug: str) -> HttpResponse:
     snapshot = selectors.campaign_progress(slug=slug)
     if snapshot is None:
         if slug == selectors.CURRENT_SLUG:
-            response: HttpResponse = JsonResponse({"status": "none"})
-            return public_cache_headers(response, max_age=30)
+            return _public_json(request, _NONE_ETAG, lambda: _NONE_BODY, max_age=30)
         raise Http404("unknown campaign")
-    if etag_matches(request, snapshot["etag"]):
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(_progress_body(snapshot), content_type="application/json")
-    response["ETag"] = snapshot["etag"]
-    response["Access-Control-Allow-Origin"] = "*"
-    return public_cache_headers(response)
+    return _public_json(request, snapshot["etag"], lambda: _progress_body(snapshot), max_age=DEFAULT_MAX_AGE)

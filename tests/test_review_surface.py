@@ -1,0 +1,82 @@
+"""Review of the public surface against DESIGN.md's contract: each test pins a defect found and fixed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from campaigns.services.campaigns import campaign_upsert
+
+pytestmark = pytest.mark.django_db
+
+ARTICLE_ORIGIN = "https://www.journal.example"
+CURRENT_JSON = "/api/campaigns/current/progress.json"
+
+
+@pytest.fixture
+def live(db, django_capture_on_commit_callbacks) -> Campaign:
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign, _ = campaign_upsert(slug="printemps", defaults={
+            "title": "Campagne de printemps", "goal_minor": 2_500_000, "starts_at": now - timedelta(days=1),
+            "ends_at": now + timedelta(days=29), "status": Campaign.Status.ACTIVE, "locale": "fr"})
+    return campaign
+
+
+def test_progress_json_for_current_with_no_live_campaign_has_an_etag_answers_304_and_any_origin_may_read_it(
+    client, db
+):
+    empty = client.get(CURRENT_JSON, headers={"Origin": ARTICLE_ORIGIN})
+    assert empty.status_code == 200
+    assert empty.json() == {"status": "none"}
+    assert empty["Access-Control-Allow-Origin"] == "*"
+    assert "public" in empty["Cache-Control"] and "stale-while-revalidate" in empty["Cache-Control"]
+    etag = empty["ETag"]
+    again = client.get(CURRENT_JSON, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again["ETag"] == etag
+    assert "public" in again["Cache-Control"]
+
+
+def test_a_campaign_starting_changes_the_etag_of_an_empty_current(client, db, django_capture_on_commit_callbacks):
+    from campaigns import selectors
+
+    etag = client.get(CURRENT_JSON)["ETag"]
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_upsert(slug="ete", defaults={
+            "title": "Été", "goal_minor": 5000, "starts_at": now - timedelta(days=1),
+            "ends_at": now + timedelta(days=2), "status": Campaign.Status.ACTIVE})
+    selectors.campaign_current_forget()
+    response = client.get(CURRENT_JSON, headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    assert response.json()["slug"] == "ete"
+
+
+@pytest.mark.parametrize("path", ["/api/campaigns/printemps/progress.json", CURRENT_JSON])
+def test_progress_json_does_not_vary_on_the_browsers_language(client, live, path):
+    # The JSON is the same for every reader: a shared cache must keep one copy, not one per language.
+    first = client.get(path, headers={"Accept-Language": "de-DE,de;q=0.9"})
+    not_modified = client.get(path, headers={"Accept-Language": "en", "If-None-Match": first["ETag"]})
+    for response in (first, not_modified):
+        assert "accept-language" not in response.get("Vary", "").lower()
+        assert "Content-Language" not in response
+    assert not_modified.status_code == 304
+
+
+def test_progress_json_answers_head_like_get(client, live):
+    response = client.head("/api/campaigns/printemps/progress.json")
+    assert response.status_code == 200
+    assert response["ETag"] == client.get("/api/campaigns/printemps/progress.json")["ETag"]
+
+
+@pytest.mark.parametrize("path", ["/c/printemps/", "/healthz"])
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_read_only_urls_refuse_other_methods_with_405(client, live, path, method):
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert client.get(path).status_code == 200
+    assert client.head(path).status_code == 200
