@@ -80,7 +80,7 @@ def _apply_succeeded(
             occurred_at=parsed.occurred_at,
             frequency=parsed.extra.get("frequency", Donation.Frequency.ONCE),
         )
-        _apply_deferred_refunds(event.provider, event.donation)
+        _apply_deferred_refunds(event.provider, event.donation, parsed.donation_external_id)
         return PaymentEvent.Status.PROCESSED
     if donation.campaign_id != campaign.pk:
         raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
@@ -91,14 +91,16 @@ def _apply_succeeded(
         )
     event.donation = donation
     ledger.donation_confirm_locked(total=total, donation=donation, at=at)
-    _apply_deferred_refunds(event.provider, donation)
+    _apply_deferred_refunds(event.provider, donation, parsed.donation_external_id)
     return PaymentEvent.Status.PROCESSED
 
 
-def _apply_deferred_refunds(provider: str, donation: Donation) -> None:
+def _apply_deferred_refunds(provider: str, donation: Donation, event_external_id: str) -> None:
+    # A pledge found by its reference keeps its own external id, while the provider's refund
+    # names the payment the way the success event did (Stripe: the PaymentIntent): match both.
     deferred = PaymentEvent.objects.select_for_update().filter(
         provider=provider,
-        donation_external_id=donation.external_id,
+        donation_external_id__in={donation.external_id, event_external_id},
         status=PaymentEvent.Status.DEFERRED,
     )
     handler = get_provider(provider)

@@ -59,13 +59,17 @@ def _donation_net(donation: Donation) -> int:
 def _other_counted_donation_of_donor(donation: Donation) -> bool:
     if donation.donor_key.startswith("d:"):
         return False  # no e-mail: a donor of one donation
+    # Counted means a positive ledger balance (as reconcile counts), not the status: a gift
+    # corrected to zero stays "confirmed", a refunded one brought back by a correction is counted.
     return (
         Donation.objects.filter(
             campaign_id=donation.campaign_id,
             donor_key=donation.donor_key,
-            status=Donation.Status.CONFIRMED,
+            status__in=(Donation.Status.CONFIRMED, Donation.Status.REFUNDED),
         )
         .exclude(pk=donation.pk)
+        .annotate(net=Sum("ledger__delta_minor"))
+        .filter(net__gt=0)
         .exists()
     )
 

@@ -1,0 +1,77 @@
+"""Money-correctness review: each test pins a defect found in review (and fixed)."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import CampaignTotal, Donation, PaymentEvent
+from campaigns.services import intake, ledger, pledges
+from campaigns.services.reconcile import campaign_reconcile
+from tests.test_stripe import WEBHOOK_SECRET, post_stripe, session_completed, stripe_event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def _stripe_settings(settings):
+    settings.STRIPE_SECRET_KEY = "sk_test_jauge"
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.PAYMENT_PROVIDERS = ["stripe", "sandbox"]
+
+
+def _counter(campaign) -> CampaignTotal:
+    return CampaignTotal.objects.get(campaign=campaign)
+
+
+def _record(campaign, external_id: str, amount_minor: int, email: str) -> Donation:
+    donation, _ = ledger.donation_record(
+        campaign=campaign, source=Donation.Source.MANUAL, external_id=external_id,
+        amount_minor=amount_minor, at=timezone.now(), donor_email=email,
+    )
+    return donation
+
+
+def test_a_donor_whose_only_gift_was_corrected_to_zero_counts_again_when_giving_anew(campaign):
+    first = _record(campaign, "cheque:1", 2000, "marie@example.org")
+    ledger.donation_correct(donation_id=first.pk, delta_minor=-2000, note="cheque bounced")
+    assert _counter(campaign).donor_count == 0
+
+    _record(campaign, "cheque:2", 3000, "marie@example.org")
+
+    counter = _counter(campaign)
+    assert (counter.total_minor, counter.donation_count, counter.donor_count) == (3000, 1, 1)
+    assert campaign_reconcile(campaign=campaign) == []
+
+
+def test_a_refunded_gift_brought_back_by_a_correction_keeps_its_donor_counted_once(campaign):
+    first = _record(campaign, "cheque:1", 2000, "marie@example.org")
+    ledger.donation_refund(donation_id=first.pk)
+    ledger.donation_correct(donation_id=first.pk, delta_minor=500, note="refund partly reversed")
+    _record(campaign, "cheque:2", 3000, "marie@example.org")
+
+    counter = _counter(campaign)
+    assert (counter.total_minor, counter.donation_count, counter.donor_count) == (3500, 2, 1)
+    assert campaign_reconcile(campaign=campaign) == []
+
+
+def _process_all() -> None:
+    for event_id in PaymentEvent.objects.filter(status="received").order_by("pk").values_list("pk", flat=True):
+        intake.payment_event_process(event_id=event_id)
+
+
+@pytest.mark.usefixtures("_stripe_settings")
+def test_a_stripe_refund_delivered_before_its_checkout_applies_once_the_checkout_arrives(client, campaign):
+    pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500)
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "currency": "eur", "amount": 2500,
+              "amount_refunded": 1000, "metadata": {"reference": pledge.reference, "campaign": campaign.slug}}
+    post_stripe(client, stripe_event("evt_rf_1", "charge.refunded", charge, {"amount_refunded": 0}))
+    _process_all()
+    assert PaymentEvent.objects.get(event_id="evt_rf_1").status == PaymentEvent.Status.DEFERRED
+
+    post_stripe(client, session_completed(pledge, pi="pi_1"))
+    _process_all()
+
+    assert PaymentEvent.objects.get(event_id="evt_rf_1").status == PaymentEvent.Status.PROCESSED
+    assert _counter(campaign).total_minor == 1500
+    assert campaign_reconcile(campaign=campaign) == []
