@@ -75,3 +75,32 @@ def test_a_stripe_refund_delivered_before_its_checkout_applies_once_the_checkout
     assert PaymentEvent.objects.get(event_id="evt_rf_1").status == PaymentEvent.Status.PROCESSED
     assert _counter(campaign).total_minor == 1500
     assert campaign_reconcile(campaign=campaign) == []
+
+
+def test_a_full_refund_after_a_fee_correction_refunds_what_the_ledger_holds(campaign):
+    donation = _record(campaign, "transfer:1", 2000, "marie@example.org")
+    ledger.donation_correct(donation_id=donation.pk, delta_minor=-500, note="bank fee")
+
+    assert ledger.donation_refund(donation_id=donation.pk) == 1500
+
+    donation.refresh_from_db()
+    assert donation.status == Donation.Status.REFUNDED
+    counter = _counter(campaign)
+    assert (counter.total_minor, counter.donation_count, counter.donor_count) == (0, 0, 0)
+    assert campaign_reconcile(campaign=campaign) == []
+
+
+def test_a_provider_refund_of_a_fee_corrected_gift_is_applied_not_failed(client, campaign):
+    from tests.conftest import post_webhook, webhook_body
+
+    post_webhook(client, webhook_body(event_id="evt_ok", donation_id="don_1", amount_minor=2000))
+    _process_all()
+    donation = Donation.objects.get(external_id="don_1")
+    ledger.donation_correct(donation_id=donation.pk, delta_minor=-300, note="bank fee")
+    post_webhook(client, webhook_body(event_id="evt_rf", type="donation.refunded", donation_id="don_1",
+                                      amount_minor=2000))
+    _process_all()
+
+    assert PaymentEvent.objects.get(event_id="evt_rf").status == PaymentEvent.Status.PROCESSED
+    assert _counter(campaign).total_minor == 0
+    assert campaign_reconcile(campaign=campaign) == []

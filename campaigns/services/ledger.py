@@ -275,18 +275,28 @@ def donation_refund(
         donation = Donation.objects.select_for_update().get(pk=donation_id)
         if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
             raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to refund")
-        remaining = donation.amount_minor - donation.refunded_minor
+        net = _donation_net(donation)
+        # A negative correction (a bank fee) already took part of the gift out of the ledger:
+        # a refund can only take out what the ledger still holds.
+        remaining = min(donation.amount_minor - donation.refunded_minor, net)
         wanted = remaining if amount_minor is None else amount_minor
         if wanted <= 0:
             raise LedgerError("a refund must be a positive amount")
         applied = min(wanted, remaining)
-        if applied == 0:
+        if applied <= 0:
             return 0
         donation.refunded_minor += applied
-        if donation.refunded_minor == donation.amount_minor:
+        if donation.refunded_minor == donation.amount_minor or applied == net:
             donation.status = Donation.Status.REFUNDED
         donation.save(update_fields=["refunded_minor", "status"])
-        ledger_post(total=total, donation=donation, delta_minor=-applied, kind=LedgerEntry.Kind.REFUND, note=note)
+        ledger_post(
+            total=total,
+            donation=donation,
+            delta_minor=-applied,
+            kind=LedgerEntry.Kind.REFUND,
+            note=note,
+            net_before=net,
+        )
     return applied
 
 
