@@ -313,7 +313,7 @@ def test_banner_renders_with_at_most_one_query_and_none_when_cached(
 def test_donate_link_carries_the_article_for_attribution(client, demo):
     body = client.get("/embed/mai-juin-2023/").content.decode()
     assert "data-jauge-give" in body
-    assert "encodeURIComponent(location.href)" in body  # hx-on:click adds ?article=<article URL>
+    assert "searchParams.set('article',location.href)" in body  # hx-on:click adds ?article=<article URL>
 
 
 def test_no_session_is_touched(demo):

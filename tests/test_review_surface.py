@@ -80,3 +80,21 @@ def test_read_only_urls_refuse_other_methods_with_405(client, live, path, method
     assert response.status_code == 405
     assert client.get(path).status_code == 200
     assert client.head(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/embed/printemps/", "/embed/printemps/frame/", "/embed/current/"])
+def test_an_english_banner_sends_readers_to_the_english_donation_page(client, live, path):
+    english = client.get(path, {"lang": "en"}).content.decode()
+    assert 'href="//testserver/c/printemps/?lang=en"' in english
+    # The campaign's own language needs no parameter.
+    assert 'href="//testserver/c/printemps/"' in client.get(path, {"lang": "fr"}).content.decode()
+    # Attribution adds ?article= to the link without dropping the language.
+    assert "this.search=" not in english
+    page = client.get("/c/printemps/", {"lang": "en", "article": "https://www.journal.example/a"})
+    assert "Amount of your gift" in page.content.decode()
+
+
+def test_the_loader_adds_the_article_without_dropping_the_language(client, live):
+    script = client.get("/embed/printemps.js").content.decode()
+    assert ".search = " not in script
+    assert 'searchParams.set("article"' in script

@@ -47,7 +47,7 @@ STALE_SECONDS = 30
 LOADER_MAX_AGE = 3600
 LOADER_SHARED_MAX_AGE = 86400
 # Bump when the markup changes, so ETags issued by the previous release stop matching.
-MARKUP_VERSION = "1"
+MARKUP_VERSION = "2"
 HTMX_HEADERS = (
     "HX-Request, HX-Current-URL, HX-Target, HX-Trigger, HX-Trigger-Name, HX-Boosted, "
     "HX-History-Restore-Request, HX-Prompt"
@@ -187,7 +187,8 @@ def _banner_context(
             theme=theme,
             style=banner_style(theme),
             appeal=appeal_html(snapshot.get("appeal", "")),
-            give_url=f"{base}/c/{snapshot['slug']}/",
+            # A reader of the English banner lands on the English donation page.
+            give_url=f"{base}/c/{snapshot['slug']}/" + ("" if lang == snapshot.get("locale") else f"?lang={lang}"),
         )
     return context
 

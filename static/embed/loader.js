@@ -29,7 +29,10 @@
   function attribute(root) {
     var links = root.querySelectorAll("[data-jauge-give]");
     for (var i = 0; i < links.length; i++) {
-      links[i].search = "?article=" + encodeURIComponent(location.href);
+      // Keeps the link's own query (?lang=en on an English banner).
+      var give = new URL(links[i].href);
+      give.searchParams.set("article", location.href);
+      links[i].href = give.href;
     }
   }
 
