@@ -98,3 +98,19 @@ def test_the_loader_adds_the_article_without_dropping_the_language(client, live)
     script = client.get("/embed/printemps.js").content.decode()
     assert ".search = " not in script
     assert 'searchParams.set("article"' in script
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_radio_groups_error_is_tied_to_its_group_for_screen_readers(client, live, htmx):
+    import re
+
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = client.post("/c/printemps/donate/", {"name": "A", "email": "a@example.org", "provider": "nope",
+                                                    "frequency": "yearly"}, headers=headers)
+    html = response.content.decode()
+    for group, error_id in (("amounts", "amount-error"), ("frequency", "frequency-error"),
+                            ("providers", "provider-error")):
+        fieldset = re.search(rf'<fieldset class="{group} has-error"([^>]*)>', html)
+        assert fieldset, group
+        assert f'aria-describedby="{error_id}"' in fieldset.group(1), group
+        assert f'id="{error_id}"' in html
