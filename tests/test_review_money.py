@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import CampaignTotal, Donation, PaymentEvent
@@ -104,3 +105,64 @@ def test_a_provider_refund_of_a_fee_corrected_gift_is_applied_not_failed(client,
     assert PaymentEvent.objects.get(event_id="evt_rf").status == PaymentEvent.Status.PROCESSED
     assert _counter(campaign).total_minor == 0
     assert campaign_reconcile(campaign=campaign) == []
+
+
+@pytest.mark.postgres
+def test_an_erasure_waits_for_an_event_being_processed_without_holding_its_donation(transactional_db, campaign):
+    """Lock order event → total → donation: an erasure that locked the donation first and then
+    waited for the event a worker holds would deadlock with that worker's next step."""
+    import threading
+
+    from django.db import DatabaseError, connection, connections, transaction
+
+    from campaigns.services.gdpr import donor_erase
+    from tests.conftest import post_webhook, webhook_body
+    from tests.worker import wait_until
+
+    client = Client()
+    post_webhook(client, webhook_body(event_id="evt_ok", donation_id="don_1"))
+    _process_all()
+    post_webhook(client, webhook_body(event_id="evt_rf", type="donation.refunded", donation_id="don_1",
+                                      amount_minor=500))
+    donation = Donation.objects.get(external_id="don_1")
+    refund = PaymentEvent.objects.get(event_id="evt_rf")
+
+    eraser_pid: list[int] = []
+    errors: list[BaseException] = []
+
+    def erase() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                eraser_pid.append(cursor.fetchone()[0])
+            donor_erase(actor=None, donation_id=donation.pk, reason="demande du donateur")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        # A worker has claimed the refund event (its first lock) and is on its way to the donation.
+        PaymentEvent.objects.select_for_update().get(pk=refund.pk)
+        eraser = threading.Thread(target=erase)
+        eraser.start()
+
+        def eraser_waits() -> bool:
+            with connection.cursor() as cursor:
+                # pg_locks is live (pg_stat_activity would be a snapshot inside this transaction).
+                cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted", eraser_pid or [0])
+                return cursor.fetchone() is not None
+
+        wait_until(lambda: eraser_waits() or errors, timeout=60, message="the erasure to wait for the event lock")
+        assert not errors, errors
+        try:
+            Donation.objects.select_for_update(nowait=True).get(pk=donation.pk)
+            donation_free = True
+        except DatabaseError:
+            donation_free = False
+    eraser.join()
+
+    assert donation_free, "the erasure held the donation while waiting for the event: a deadlock in waiting"
+    assert not errors, errors
+    donation.refresh_from_db()
+    assert donation.donor_email == ""
