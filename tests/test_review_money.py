@@ -166,3 +166,53 @@ def test_an_erasure_waits_for_an_event_being_processed_without_holding_its_donat
     assert not errors, errors
     donation.refresh_from_db()
     assert donation.donor_email == ""
+
+
+@pytest.mark.postgres
+def test_an_erasure_during_a_gift_of_the_same_donor_leaves_no_donor_drift(transactional_db, campaign):
+    """The donor check of a new gift (under the campaign's lock) and the erasure's new donor key
+    must not interleave: the erasure takes the campaign's lock too."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from campaigns.services.gdpr import donor_erase
+    from tests.worker import wait_until
+
+    first = _record(campaign, "cheque:1", 2000, "marie@example.org")
+    eraser_pid: list[int] = []
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def erase() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                eraser_pid.append(cursor.fetchone()[0])
+            donor_erase(actor=None, donation_id=first.pk, reason="demande du donateur")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+            done.set()
+
+    def eraser_waits() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted", eraser_pid or [0])
+            return cursor.fetchone() is not None
+
+    with transaction.atomic():
+        # A worker is recording the same donor's second gift: its donor check has run.
+        total = ledger.total_lock(campaign_id=campaign.pk)
+        ledger.donation_insert_confirmed_locked(
+            total=total, campaign=campaign, amount_minor=3000, at=timezone.now(),
+            source=Donation.Source.GENERIC, external_id="don_2", currency="EUR", donor_email="marie@example.org",
+        )
+        eraser = threading.Thread(target=erase)
+        eraser.start()
+        wait_until(lambda: done.is_set() or eraser_waits(), timeout=60, message="the erasure to run or wait")
+    eraser.join()
+
+    assert not errors, errors
+    assert _counter(campaign).donor_count == 1
+    assert campaign_reconcile(campaign=campaign) == []

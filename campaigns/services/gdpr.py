@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from campaigns.models import AuditLog, Donation, PaymentEvent
 from campaigns.providers import PROVIDERS
+from campaigns.services import ledger
 from campaigns.services.audit import audit_record, require_reason
 from campaigns.services.campaigns import campaign_changed
 
@@ -104,7 +105,12 @@ def donor_erase(*, actor: AbstractBaseUser, donation_id: int, reason: str) -> Er
             group |= Q(donor_key=first.donor_key)
         # Lock order event → total → donation, as the intake: an erasure that held the donations
         # while waiting for an event a worker holds would deadlock with that worker's next lock.
-        _events_of(list(Donation.objects.filter(group)))
+        unlocked = list(Donation.objects.filter(group))
+        _events_of(unlocked)
+        # The campaigns' counters too: a new gift's donor check runs under that lock, and must
+        # not see the old donor key on one gift while the erasure moves the others to a new one.
+        for campaign_id in sorted({d.campaign_id for d in unlocked}):
+            ledger.total_lock(campaign_id=campaign_id)
         donations = list(Donation.objects.select_for_update().filter(group).order_by("pk"))
         # Again with the locked donations: the events locked above come back at once, and a gift
         # of this donor that arrived in between (rare) brings its own events along.
