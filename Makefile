@@ -21,7 +21,7 @@ $(VENV)/installed: pyproject.toml
 install: $(VENV)/installed
 
 run: $(VENV)/installed
-	mkdir -p var/broker/queue var/broker/control
+	mkdir -p $${JAUGE_VAR_DIR:-var}/broker/queue $${JAUGE_VAR_DIR:-var}/broker/control
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo

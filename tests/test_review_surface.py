@@ -114,3 +114,17 @@ def test_a_radio_groups_error_is_tied_to_its_group_for_screen_readers(client, li
         assert fieldset, group
         assert f'aria-describedby="{error_id}"' in fieldset.group(1), group
         assert f'id="{error_id}"' in html
+
+
+def test_every_environment_variable_the_settings_read_is_documented():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "config" / "settings.py").read_text()
+    names = set(re.findall(r'(?:env_(?:str|int|bool|list)|os\.environ\.get)\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    assert {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMBED_ALLOWED_ORIGINS"} <= names
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    assert not {name for name in names if not re.search(rf"^#?\s*{name}=", example, re.M)}, ".env.example"
+    assert not {name for name in names if f"`{name}`" not in readme}, "README"
