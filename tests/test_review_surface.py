@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -145,3 +146,61 @@ def test_the_compose_web_healthcheck_asks_for_a_host_the_example_env_allows():
     host = re.search(r"https?://([^/:'\"]+)(?::\d+)?/healthz", check).group(1)
     allowed = re.search(r"^ALLOWED_HOSTS=(.*)$", (root / ".env.example").read_text(), re.M).group(1).split(",")
     assert validate_host(host, [name.strip() for name in allowed])
+
+
+ENGLISH_ARTICLE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>An article</title>
+<meta name="htmx-config" content='{{"selfRequestsOnly": false}}'>
+<script src="{jauge}/static/vendor/htmx.min.js"></script></head>
+<body><h1>An article</h1>
+<section id="by-htmx"><div hx-get="{jauge}/embed/printemps/?lang=en" hx-trigger="load" hx-swap="outerHTML"></div>
+</section>
+<section id="by-script"><script src="{jauge}/embed/printemps.js" data-lang="en" async></script></section>
+</body></html>
+"""
+
+
+@pytest.fixture
+def english_article(tmp_path, live_server):
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+            pass
+
+    (tmp_path / "article.html").write_text(ENGLISH_ARTICLE.format(jauge=live_server.url))
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.2:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.browser
+def test_a_reader_of_an_english_article_gives_on_the_english_page_with_attribution(
+    transactional_db, live_server, english_article, page
+):
+    from playwright.sync_api import expect
+
+    from campaigns.services.campaigns import campaign_changed
+
+    now = timezone.now()
+    campaign, _ = campaign_upsert(slug="printemps", defaults={
+        "title": "Campagne de printemps", "goal_minor": 2_500_000, "starts_at": now - timedelta(days=1),
+        "ends_at": now + timedelta(days=29), "status": Campaign.Status.ACTIVE, "locale": "fr",
+        "allowed_origins": english_article})
+    campaign_changed(campaign_id=campaign.pk)
+    page.goto(f"{english_article}/article.html")
+    by_script = page.locator("#by-script .jauge-give")
+    expect(by_script).to_have_text("Donate", timeout=15_000)
+    by_script_href = by_script.get_attribute("href")
+    assert "lang=en" in by_script_href and "article=http%3A%2F%2F127.0.0.2" in by_script_href
+    give = page.locator("#by-htmx .jauge-give")
+    expect(give).to_have_text("Donate", timeout=15_000)
+    give.click()
+    page.wait_for_url(re.compile(r"/c/printemps/\?"))
+    assert "lang=en" in page.url and "article=http%3A%2F%2F127.0.0.2" in page.url
+    expect(page.locator("legend").first).to_have_text("Amount of your gift")
+    assert page.locator("input[name=article]").input_value().startswith("http://127.0.0.2")
