@@ -216,3 +216,45 @@ def test_an_erasure_during_a_gift_of_the_same_donor_leaves_no_donor_drift(transa
     assert not errors, errors
     assert _counter(campaign).donor_count == 1
     assert campaign_reconcile(campaign=campaign) == []
+
+
+def _dispute(event_id: str, event_type: str, pledge: Donation, *, status: str = "needs_response",
+             amount: int = 2500) -> bytes:
+    return stripe_event(event_id, event_type, {
+        "id": "dp_1", "object": "dispute", "charge": "ch_1", "payment_intent": "pi_1", "amount": amount,
+        "currency": "eur", "metadata": {}, "status": status})
+
+
+@pytest.mark.usefixtures("_stripe_settings")
+def test_a_won_dispute_gives_the_money_back_and_its_withdrawal_counts_once(client, campaign):
+    pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500)
+    post_stripe(client, session_completed(pledge, pi="pi_1"))
+    _process_all()
+    # Stripe announces the dispute and the withdrawal of its funds: one movement of money.
+    post_stripe(client, _dispute("evt_dp_created", "charge.dispute.created", pledge))
+    post_stripe(client, _dispute("evt_dp_withdrawn", "charge.dispute.funds_withdrawn", pledge))
+    _process_all()
+    assert _counter(campaign).total_minor == 0
+
+    post_stripe(client, _dispute("evt_dp_won", "charge.dispute.funds_reinstated", pledge, status="won"))
+    post_stripe(client, _dispute("evt_dp_won_again", "charge.dispute.funds_reinstated", pledge, status="won"))
+    _process_all()
+
+    pledge.refresh_from_db()
+    assert pledge.status == Donation.Status.CONFIRMED
+    counter = _counter(campaign)
+    assert (counter.total_minor, counter.donation_count, counter.donor_count) == (2500, 1, 1)
+    assert campaign_reconcile(campaign=campaign) == []
+
+
+@pytest.mark.usefixtures("_stripe_settings")
+def test_a_dispute_inquiry_moves_no_money_until_its_funds_are_withdrawn(client, campaign):
+    pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500)
+    post_stripe(client, session_completed(pledge, pi="pi_1"))
+    post_stripe(client, _dispute("evt_inq", "charge.dispute.created", pledge, status="warning_needs_response"))
+    _process_all()
+    assert _counter(campaign).total_minor == 2500
+
+    post_stripe(client, _dispute("evt_esc", "charge.dispute.funds_withdrawn", pledge))
+    _process_all()
+    assert _counter(campaign).total_minor == 0

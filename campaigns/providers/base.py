@@ -30,13 +30,15 @@ class EventError(Exception):
 SUCCEEDED = "succeeded"
 REFUNDED = "refunded"
 FAILED = "failed"
+# Money a dispute took back comes back (a won dispute): refunded_minor goes down again.
+REINSTATED = "reinstated"
 IGNORED = "ignored"
 
 
 @dataclass(frozen=True)
 class NormalizedEvent:
     event_id: str
-    kind: str  # SUCCEEDED | REFUNDED | FAILED | IGNORED
+    kind: str  # SUCCEEDED | REFUNDED | FAILED | REINSTATED | IGNORED
     donation_external_id: str = ""
     campaign_slug: str = ""
     amount_minor: int = 0

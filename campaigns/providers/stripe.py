@@ -23,6 +23,7 @@ from campaigns.providers.base import (
     FAILED,
     IGNORED,
     REFUNDED,
+    REINSTATED,
     SUCCEEDED,
     NormalizedEvent,
     PayloadError,
@@ -147,7 +148,7 @@ def _pledge_by_payment_intent(payment_intent: str) -> Donation | None:
 
 
 def _refund_like(event_id: str, *, payment_intent: str, metadata: dict, amount: int, currency: str,
-                 occurred_at: datetime) -> NormalizedEvent:
+                 occurred_at: datetime, kind: str = REFUNDED, extra: dict | None = None) -> NormalizedEvent:
     reference, campaign = metadata.get("reference", ""), metadata.get("campaign", "")
     if not campaign:
         pledge = _pledge_by_payment_intent(payment_intent)
@@ -158,13 +159,14 @@ def _refund_like(event_id: str, *, payment_intent: str, metadata: dict, amount: 
         campaign = "?"
     return NormalizedEvent(
         event_id=event_id,
-        kind=REFUNDED,
+        kind=kind,
         donation_external_id=payment_intent or reference,
         campaign_slug=campaign,
         amount_minor=amount,
         currency=currency,
         reference=reference,
         occurred_at=occurred_at,
+        extra=extra or {},
     )
 
 
@@ -265,10 +267,19 @@ def parse_event(body: bytes) -> NormalizedEvent:
         return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
                             amount=delta, currency=_currency(obj, path), occurred_at=occurred_at)
 
-    if event_type == "charge.dispute.created":
-        # The bank has already taken the money back: a refund-like entry until the dispute is won.
+    if event_type in ("charge.dispute.created", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"):
+        # A dispute's money moves at most twice, whatever events announce it: withdrawn (at
+        # creation, or when an inquiry escalates), then reinstated if the dispute is won. The
+        # dispute id keys each move (`extra`), so `created` and `funds_withdrawn` count once.
+        if event_type == "charge.dispute.created" and str(obj.get("status", "")).startswith("warning_"):
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)  # an inquiry: no money taken yet
+        dispute_id = obj.get("id")
+        if not isinstance(dispute_id, str) or not dispute_id:
+            raise PayloadError(f"{path}.id", "missing")
+        reinstated = event_type == "charge.dispute.funds_reinstated"
         return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
                             amount=_int(obj, "amount", path), currency=_currency(obj, path),
-                            occurred_at=occurred_at)
+                            occurred_at=occurred_at, kind=REINSTATED if reinstated else REFUNDED,
+                            extra={"dispute": dispute_id})
 
     return NormalizedEvent(event_id=event_id, kind=IGNORED)

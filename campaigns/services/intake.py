@@ -12,12 +12,13 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignTotal, Donation, PaymentEvent
+from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
 from campaigns.providers import get_provider
 from campaigns.providers.base import (
     FAILED,
     IGNORED,
     REFUNDED,
+    REINSTATED,
     SUCCEEDED,
     EventError,
     NormalizedEvent,
@@ -106,7 +107,7 @@ def _apply_deferred_refunds(provider: str, donation: Donation, event_external_id
     handler = get_provider(provider)
     for refund_event in deferred.order_by("received_at", "pk"):
         parsed = handler.parse(refund_event.body.encode())
-        ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=refund_event.event_id)
+        _refund_once(donation, parsed, refund_event.event_id)
         refund_event.status = PaymentEvent.Status.PROCESSED
         refund_event.processed_at = timezone.now()
         refund_event.donation = donation
@@ -124,9 +125,49 @@ def _apply_refunded(
     if donation.campaign_id != campaign.pk:
         raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
     event.donation = donation
-    applied = ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=event.event_id)
-    if applied < parsed.amount_minor:
+    applied = _refund_once(donation, parsed, event.event_id)
+    if applied is None:
+        event.last_error = "ignored: this dispute's withdrawal was already applied"
+    elif applied < parsed.amount_minor:
         event.last_error = f"refund capped at {applied}: only that much was left on the donation"
+    return PaymentEvent.Status.PROCESSED
+
+
+def _dispute_note(parsed: NormalizedEvent, step: str) -> str:
+    return f"dispute {parsed.extra['dispute']} {step}"
+
+
+def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str) -> int | None:
+    """Apply a refund-like event; None when it is a dispute whose withdrawal was already applied
+    (Stripe announces one withdrawal with several events). Caller holds the campaign's lock."""
+    note = event_id
+    if parsed.extra.get("dispute"):
+        note = _dispute_note(parsed, "withdrawn")
+        if LedgerEntry.objects.filter(donation_id=donation.pk, note=note).exists():
+            return None
+    return ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=note)
+
+
+def _apply_reinstated(
+    event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
+) -> str:
+    donation = _find_donation(source, parsed)
+    if donation is None:
+        raise EventError("no donation for this dispute")
+    if donation.campaign_id != campaign.pk:
+        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
+    event.donation = donation
+    entries = LedgerEntry.objects.filter(donation_id=donation.pk)
+    withdrawn = entries.filter(note=_dispute_note(parsed, "withdrawn")).first()
+    if withdrawn is None:
+        raise EventError(f"dispute {parsed.extra['dispute']}: no withdrawal applied yet, nothing to reinstate")
+    note = _dispute_note(parsed, "reinstated")
+    if entries.filter(note=note).exists():
+        event.last_error = "ignored: this dispute's funds were already reinstated"
+        return PaymentEvent.Status.PROCESSED
+    ledger.donation_reinstate(
+        donation_id=donation.pk, amount_minor=min(parsed.amount_minor, -withdrawn.delta_minor), note=note
+    )
     return PaymentEvent.Status.PROCESSED
 
 
@@ -153,7 +194,12 @@ def _apply_failed(
     return PaymentEvent.Status.PROCESSED
 
 
-_APPLY = {SUCCEEDED: _apply_succeeded, REFUNDED: _apply_refunded, FAILED: _apply_failed}
+_APPLY = {
+    SUCCEEDED: _apply_succeeded,
+    REFUNDED: _apply_refunded,
+    FAILED: _apply_failed,
+    REINSTATED: _apply_reinstated,
+}
 
 
 def _apply(event: PaymentEvent) -> str:

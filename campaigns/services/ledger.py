@@ -355,3 +355,22 @@ def donation_correct(*, donation_id: int, delta_minor: int, note: str) -> Ledger
         return ledger_post(
             total=total, donation=donation, delta_minor=delta_minor, kind=LedgerEntry.Kind.CORRECTION, note=note
         )
+
+
+def donation_reinstate(*, donation_id: int, amount_minor: int, note: str) -> int:
+    """Give back money a refund-like movement took (a dispute the publication won): the
+    refunded amount goes down and the donation counts again. Returns the amount reinstated."""
+    with transaction.atomic():
+        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
+        total = total_lock(campaign_id=campaign_id)
+        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
+            raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to reinstate")
+        applied = min(amount_minor, donation.refunded_minor)
+        if applied <= 0:
+            raise LedgerError(f"donation {donation} has nothing refunded to reinstate")
+        donation.refunded_minor -= applied
+        donation.status = Donation.Status.CONFIRMED
+        donation.save(update_fields=["refunded_minor", "status"])
+        ledger_post(total=total, donation=donation, delta_minor=applied, kind=LedgerEntry.Kind.CORRECTION, note=note)
+    return applied
