@@ -258,3 +258,22 @@ def test_a_dispute_inquiry_moves_no_money_until_its_funds_are_withdrawn(client, 
     post_stripe(client, _dispute("evt_esc", "charge.dispute.funds_withdrawn", pledge))
     _process_all()
     assert _counter(campaign).total_minor == 0
+
+
+def test_a_failure_naming_another_campaign_is_flagged_and_leaves_the_pledge_alone(client, campaign):
+    from campaigns.services.campaigns import campaign_upsert
+    from tests.conftest import post_webhook, webhook_body
+
+    campaign_upsert(slug="autre", defaults={
+        "title": "Autre", "goal_minor": 1000, "currency": "EUR", "starts_at": campaign.starts_at,
+        "ends_at": campaign.ends_at, "status": campaign.status})
+    pledge = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500)
+    post_webhook(client, webhook_body(event_id="evt_f", type="donation.failed", donation_id=pledge.reference,
+                                      campaign="autre", reference=pledge.reference))
+    _process_all()
+
+    event = PaymentEvent.objects.get(event_id="evt_f")
+    assert event.status == PaymentEvent.Status.FAILED
+    assert "another campaign" in event.last_error
+    pledge.refresh_from_db()
+    assert pledge.status == Donation.Status.PENDING

@@ -187,6 +187,9 @@ def _apply_failed(
             anonymous=parsed.anonymous,
             occurred_at=parsed.occurred_at,
         )
+    elif donation.campaign_id != campaign.pk:
+        # Like the other kinds; failing it would also lock a second campaign's counter.
+        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
     event.donation = donation
     if donation.status != Donation.Status.PENDING:
         event.last_error = f"ignored: donation is already {donation.status}"
