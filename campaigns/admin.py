@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpR
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -58,21 +58,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 def embed_snippets(campaign: Campaign) -> list[tuple[str, str, str]]:
     """(id, label, code) of the four ways to put the banner on a page (the public contract)."""
     base = f"{settings.PUBLIC_URL}/embed/{campaign.slug}"
+    title = escape(campaign.title)
     return [
         ("script", gettext("Script (recommandé)"), f'<script src="{base}.js" async></script>'),
         (
             "iframe",
             gettext("Iframe"),
-            f'<iframe src="{base}/frame/" title="{campaign.title}" style="width:100%;height:140px;border:0" '
+            f'<iframe src="{base}/frame/" title="{title}" style="width:100%;height:140px;border:0" '
             f'loading="lazy"></iframe>',
         ),
         (
             "htmx",
             gettext("htmx (hx-get)"),
-            f'<div hx-get="{base}/" hx-trigger="load, every {campaign.poll_interval_seconds}s '
-            f"[document.visibilityState === 'visible']\" hx-swap=\"innerHTML\"></div>",
+            # The fragment replaces this div and then polls itself (and stops once the campaign
+            # closes): the div must not poll too. htmx 2 refuses other origins unless allowed.
+            f"<meta name=\"htmx-config\" content='{{\"selfRequestsOnly\": false}}'>\n"
+            f'<link rel="stylesheet" href="{settings.PUBLIC_URL}/static/embed/jauge-embed.css">\n'
+            f'<div hx-get="{base}/" hx-trigger="load" hx-swap="outerHTML"></div>',
         ),
-        ("svg", gettext("Image SVG (newsletters, RSS)"), f'<img src="{base}.svg" alt="{campaign.title}">'),
+        ("svg", gettext("Image SVG (newsletters, RSS)"), f'<img src="{base}.svg" alt="{title}">'),
     ]
 
 

@@ -204,3 +204,23 @@ def test_a_reader_of_an_english_article_gives_on_the_english_page_with_attributi
     assert "lang=en" in page.url and "article=http%3A%2F%2F127.0.0.2" in page.url
     expect(page.locator("legend").first).to_have_text("Amount of your gift")
     assert page.locator("input[name=article]").input_value().startswith("http://127.0.0.2")
+
+
+def test_the_admins_htmx_snippet_is_the_readmes_one_that_polls_once_and_stops_when_closed(live, settings):
+    # The fragment polls itself (and stops when the campaign closes): a container that polls too
+    # would double every reader's requests and never stop.
+    from campaigns.admin import embed_snippets
+
+    settings.PUBLIC_URL = "https://dons.exemple.fr"
+    live.title = 'Le "grand" appel'
+    snippets = {name: code for name, _label, code in embed_snippets(live)}
+    htmx = snippets["htmx"]
+    assert 'hx-get="https://dons.exemple.fr/embed/printemps/"' in htmx
+    assert 'hx-trigger="load"' in htmx and 'hx-swap="outerHTML"' in htmx
+    assert "every" not in htmx
+    # What the README says a cross-origin hx-get needs: htmx allowed off-origin, and the stylesheet.
+    assert '"selfRequestsOnly": false' in htmx
+    assert 'href="https://dons.exemple.fr/static/embed/jauge-embed.css"' in htmx
+    # A quote in the title does not break the copied HTML.
+    assert 'title="Le &quot;grand&quot; appel"' in snippets["iframe"]
+    assert 'alt="Le &quot;grand&quot; appel"' in snippets["svg"]
