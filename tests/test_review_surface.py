@@ -224,3 +224,15 @@ def test_the_admins_htmx_snippet_is_the_readmes_one_that_polls_once_and_stops_wh
     # A quote in the title does not break the copied HTML.
     assert 'title="Le &quot;grand&quot; appel"' in snippets["iframe"]
     assert 'alt="Le &quot;grand&quot; appel"' in snippets["svg"]
+
+
+def test_refused_and_closed_pages_lead_an_english_reader_back_to_the_english_page(client, live):
+    form = {"amount": "25", "frequency": "once", "name": "Ann", "email": "ann@example.org", "provider": "sandbox",
+            "lang": "en"}
+    refused = client.post("/c/printemps/donate/", {**form, "website": "http://spam.example"})
+    assert refused.status_code == 400
+    assert 'href="/c/printemps/?lang=en"' in refused.content.decode()
+    Campaign.objects.filter(pk=live.pk).update(status=Campaign.Status.PAUSED)
+    closed = client.post("/c/printemps/donate/", form)
+    assert closed.status_code == 403
+    assert 'href="/c/printemps/?lang=en"' in closed.content.decode()
