@@ -9,6 +9,7 @@ from django.utils import timezone
 from campaigns.models import CampaignTotal, Donation, PaymentEvent
 from campaigns.services import intake, ledger, pledges
 from campaigns.services.reconcile import campaign_reconcile
+from tests.conftest import post_webhook, webhook_body
 from tests.test_stripe import WEBHOOK_SECRET, post_stripe, session_completed, stripe_event
 
 pytestmark = pytest.mark.django_db
@@ -92,7 +93,6 @@ def test_a_full_refund_after_a_fee_correction_refunds_what_the_ledger_holds(camp
 
 
 def test_a_provider_refund_of_a_fee_corrected_gift_is_applied_not_failed(client, campaign):
-    from tests.conftest import post_webhook, webhook_body
 
     post_webhook(client, webhook_body(event_id="evt_ok", donation_id="don_1", amount_minor=2000))
     _process_all()
@@ -107,17 +107,48 @@ def test_a_provider_refund_of_a_fee_corrected_gift_is_applied_not_failed(client,
     assert campaign_reconcile(campaign=campaign) == []
 
 
+class _Eraser:
+    """donor_erase in a thread of its own; `blocked` once it found a lock taken and let go."""
+
+    def __init__(self, monkeypatch, donation_id: int):
+        import threading
+
+        from campaigns.services import gdpr
+
+        self.attempts: list[int] = []
+        self.errors: list[BaseException] = []
+        self.done = threading.Event()
+        pause = gdpr._lock_retry_pause
+        monkeypatch.setattr(gdpr, "_lock_retry_pause", lambda attempt: (self.attempts.append(attempt), pause(0)))
+        self.thread = threading.Thread(target=self._run, args=(donation_id,))
+
+    def _run(self, donation_id: int) -> None:
+        from django.db import connections
+
+        from campaigns.services.gdpr import donor_erase
+
+        try:
+            donor_erase(actor=None, donation_id=donation_id, reason="demande du donateur")
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            connections.close_all()
+            self.done.set()
+
+    def start_and_wait_until_blocked_or_done(self) -> None:
+        from tests.worker import wait_until
+
+        self.thread.start()
+        wait_until(lambda: self.attempts or self.done.is_set(), timeout=60, message="the erasure to try")
+
+
 @pytest.mark.postgres
-def test_an_erasure_waits_for_an_event_being_processed_without_holding_its_donation(transactional_db, campaign):
-    """Lock order event → total → donation: an erasure that locked the donation first and then
-    waited for the event a worker holds would deadlock with that worker's next step."""
-    import threading
-
-    from django.db import DatabaseError, connection, connections, transaction
-
-    from campaigns.services.gdpr import donor_erase
-    from tests.conftest import post_webhook, webhook_body
-    from tests.worker import wait_until
+def test_an_erasure_waits_for_an_event_being_processed_without_holding_its_donation(
+    transactional_db, campaign, monkeypatch
+):
+    """A worker holds an event and goes on to the counter and the donation: an erasure that
+    held the donation while waiting for that event would deadlock with it."""
+    from django.db import DatabaseError, transaction
 
     client = Client()
     post_webhook(client, webhook_body(event_id="evt_ok", donation_id="don_1"))
@@ -125,81 +156,61 @@ def test_an_erasure_waits_for_an_event_being_processed_without_holding_its_donat
     post_webhook(client, webhook_body(event_id="evt_rf", type="donation.refunded", donation_id="don_1",
                                       amount_minor=500))
     donation = Donation.objects.get(external_id="don_1")
-    refund = PaymentEvent.objects.get(event_id="evt_rf")
-
-    eraser_pid: list[int] = []
-    errors: list[BaseException] = []
-
-    def erase() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                eraser_pid.append(cursor.fetchone()[0])
-            donor_erase(actor=None, donation_id=donation.pk, reason="demande du donateur")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
+    eraser = _Eraser(monkeypatch, donation.pk)
 
     with transaction.atomic():
-        # A worker has claimed the refund event (its first lock) and is on its way to the donation.
-        PaymentEvent.objects.select_for_update().get(pk=refund.pk)
-        eraser = threading.Thread(target=erase)
-        eraser.start()
-
-        def eraser_waits() -> bool:
-            with connection.cursor() as cursor:
-                # pg_locks is live (pg_stat_activity would be a snapshot inside this transaction).
-                cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted", eraser_pid or [0])
-                return cursor.fetchone() is not None
-
-        wait_until(lambda: eraser_waits() or errors, timeout=60, message="the erasure to wait for the event lock")
-        assert not errors, errors
+        PaymentEvent.objects.select_for_update().get(event_id="evt_rf")  # the worker's claim
+        eraser.start_and_wait_until_blocked_or_done()
         try:
-            Donation.objects.select_for_update(nowait=True).get(pk=donation.pk)
+            Donation.objects.select_for_update(nowait=True).get(pk=donation.pk)  # the worker's next lock
             donation_free = True
         except DatabaseError:
             donation_free = False
-    eraser.join()
+    eraser.thread.join()
 
-    assert donation_free, "the erasure held the donation while waiting for the event: a deadlock in waiting"
-    assert not errors, errors
+    assert donation_free, "the erasure held the donation while waiting for the event"
+    assert not eraser.errors, eraser.errors
     donation.refresh_from_db()
     assert donation.donor_email == ""
 
 
 @pytest.mark.postgres
-def test_an_erasure_during_a_gift_of_the_same_donor_leaves_no_donor_drift(transactional_db, campaign):
+def test_an_erasure_does_not_hold_a_deferred_refund_a_confirming_worker_needs(transactional_db, campaign, monkeypatch):
+    """The worker confirming a donation holds its event, the counter and the donation, then
+    takes the donation's deferred refund events: the erasure must not sit on one of them."""
+    from django.db import DatabaseError, transaction
+
+    client = Client()
+    post_webhook(client, webhook_body(event_id="evt_rf", type="donation.refunded", donation_id="don_1",
+                                      amount_minor=500))
+    post_webhook(client, webhook_body(event_id="evt_fail", type="donation.failed", donation_id="don_1"))
+    _process_all()
+    assert PaymentEvent.objects.get(event_id="evt_rf").status == PaymentEvent.Status.DEFERRED
+    donation = Donation.objects.get(external_id="don_1")
+    eraser = _Eraser(monkeypatch, donation.pk)
+
+    with transaction.atomic():
+        ledger.total_lock(campaign_id=campaign.pk)  # the confirming worker's counter lock
+        eraser.start_and_wait_until_blocked_or_done()
+        try:
+            list(PaymentEvent.objects.select_for_update(nowait=True).filter(status=PaymentEvent.Status.DEFERRED))
+            deferred_free = True
+        except DatabaseError:
+            deferred_free = False
+    eraser.thread.join()
+
+    assert deferred_free, "the erasure held a deferred refund while waiting for the counter"
+    assert not eraser.errors, eraser.errors
+
+
+@pytest.mark.postgres
+def test_an_erasure_during_a_gift_of_the_same_donor_leaves_no_donor_drift(transactional_db, campaign, monkeypatch):
     """The donor check of a new gift (under the campaign's lock) and the erasure's new donor key
     must not interleave: the erasure takes the campaign's lock too."""
-    import threading
-
-    from django.db import connection, connections, transaction
-
-    from campaigns.services.gdpr import donor_erase
-    from tests.worker import wait_until
+    from django.db import transaction
 
     first = _record(campaign, "cheque:1", 2000, "marie@example.org")
-    eraser_pid: list[int] = []
-    done = threading.Event()
-    errors: list[BaseException] = []
-
-    def erase() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                eraser_pid.append(cursor.fetchone()[0])
-            donor_erase(actor=None, donation_id=first.pk, reason="demande du donateur")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-            done.set()
-
-    def eraser_waits() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s AND NOT granted", eraser_pid or [0])
-            return cursor.fetchone() is not None
+    eraser = _Eraser(monkeypatch, first.pk)
 
     with transaction.atomic():
         # A worker is recording the same donor's second gift: its donor check has run.
@@ -208,12 +219,10 @@ def test_an_erasure_during_a_gift_of_the_same_donor_leaves_no_donor_drift(transa
             total=total, campaign=campaign, amount_minor=3000, at=timezone.now(),
             source=Donation.Source.GENERIC, external_id="don_2", currency="EUR", donor_email="marie@example.org",
         )
-        eraser = threading.Thread(target=erase)
-        eraser.start()
-        wait_until(lambda: done.is_set() or eraser_waits(), timeout=60, message="the erasure to run or wait")
-    eraser.join()
+        eraser.start_and_wait_until_blocked_or_done()
+    eraser.thread.join()
 
-    assert not errors, errors
+    assert not eraser.errors, eraser.errors
     assert _counter(campaign).donor_count == 1
     assert campaign_reconcile(campaign=campaign) == []
 
@@ -262,7 +271,6 @@ def test_a_dispute_inquiry_moves_no_money_until_its_funds_are_withdrawn(client, 
 
 def test_a_failure_naming_another_campaign_is_flagged_and_leaves_the_pledge_alone(client, campaign):
     from campaigns.services.campaigns import campaign_upsert
-    from tests.conftest import post_webhook, webhook_body
 
     campaign_upsert(slug="autre", defaults={
         "title": "Autre", "goal_minor": 1000, "currency": "EUR", "starts_at": campaign.starts_at,

@@ -8,17 +8,17 @@ payloads and headers (whose amounts stay intact, since deferred refunds re-parse
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 
-from campaigns.models import AuditLog, Donation, PaymentEvent
+from campaigns.models import AuditLog, CampaignTotal, Donation, PaymentEvent
 from campaigns.providers import PROVIDERS
-from campaigns.services import ledger
 from campaigns.services.audit import audit_record, require_reason
 from campaigns.services.campaigns import campaign_changed
 
@@ -83,7 +83,7 @@ def _needles(donations: list[Donation]) -> list[str]:
     return sorted((n for n in found if len(n) >= _MIN_NEEDLE), key=len, reverse=True)
 
 
-def _events_of(donations: list[Donation]) -> list[PaymentEvent]:
+def _events_of(donations: list[Donation], *, nowait: bool = False) -> list[PaymentEvent]:
     providers_by_source: dict[str, list[str]] = {}
     for identifier, handler in PROVIDERS.items():
         providers_by_source.setdefault(handler.source, []).append(identifier)
@@ -91,30 +91,57 @@ def _events_of(donations: list[Donation]) -> list[PaymentEvent]:
     for donation in donations:
         for provider in providers_by_source.get(donation.source, []):
             query |= Q(provider=provider, donation_external_id=donation.external_id)
-    return list(PaymentEvent.objects.select_for_update().filter(query).order_by("pk"))
+    return list(PaymentEvent.objects.select_for_update(nowait=nowait).filter(query).order_by("pk"))
+
+
+# The intake's worker holds a payment event, then takes the counter, the donation and that
+# donation's deferred refund events (event → total → donation → deferred event): no order of the
+# erasure's own fits every such chain. So the erasure never waits while it holds a lock: each attempt
+# takes all of its locks with NOWAIT, or lets go of everything and tries again a moment later.
+_LOCK_ATTEMPTS = 40
+
+
+def _lock_retry_pause(attempt: int) -> None:
+    time.sleep(min(0.02 * (attempt + 1), 0.25))
+
+
+def _lock_not_available(exc: OperationalError) -> bool:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) == "55P03" or getattr(cause, "pgcode", None) == "55P03"
 
 
 def donor_erase(*, actor: AbstractBaseUser, donation_id: int, reason: str) -> ErasureResult:
     """Erase the personal data of the donor of `donation_id`, in all their donations (same
     e-mail), and in the raw events that carried them."""
     reason = require_reason(reason)
+    for attempt in range(_LOCK_ATTEMPTS):
+        try:
+            return _donor_erase(actor=actor, donation_id=donation_id, reason=reason, nowait=True)
+        except OperationalError as exc:
+            if not _lock_not_available(exc):
+                raise
+            _lock_retry_pause(attempt)
+    # Busy for seconds: wait like any writer (PostgreSQL breaks a deadlock if one forms).
+    return _donor_erase(actor=actor, donation_id=donation_id, reason=reason, nowait=False)
+
+
+def _donor_erase(*, actor: AbstractBaseUser, donation_id: int, reason: str, nowait: bool) -> ErasureResult:
     with transaction.atomic():
         first = Donation.objects.get(pk=donation_id)
         group = Q(pk=first.pk)
         if first.donor_key.startswith("e:"):
             group |= Q(donor_key=first.donor_key)
-        # Lock order event → total → donation, as the intake: an erasure that held the donations
-        # while waiting for an event a worker holds would deadlock with that worker's next lock.
         unlocked = list(Donation.objects.filter(group))
-        _events_of(unlocked)
+        _events_of(unlocked, nowait=nowait)
         # The campaigns' counters too: a new gift's donor check runs under that lock, and must
         # not see the old donor key on one gift while the erasure moves the others to a new one.
-        for campaign_id in sorted({d.campaign_id for d in unlocked}):
-            ledger.total_lock(campaign_id=campaign_id)
-        donations = list(Donation.objects.select_for_update().filter(group).order_by("pk"))
+        campaign_ids = sorted({d.campaign_id for d in unlocked})
+        list(CampaignTotal.objects.select_for_update(nowait=nowait).filter(campaign_id__in=campaign_ids)
+             .order_by("campaign_id").values_list("pk", flat=True))
+        donations = list(Donation.objects.select_for_update(nowait=nowait).filter(group).order_by("pk"))
         # Again with the locked donations: the events locked above come back at once, and a gift
         # of this donor that arrived in between (rare) brings its own events along.
-        events = _events_of(donations)
+        events = _events_of(donations, nowait=nowait)
         needles = _needles(donations)
         for event in events:
             event.body = scrub_body(event.body, needles)
