@@ -236,3 +236,17 @@ def test_refused_and_closed_pages_lead_an_english_reader_back_to_the_english_pag
     closed = client.post("/c/printemps/donate/", form)
     assert closed.status_code == 403
     assert 'href="/c/printemps/?lang=en"' in closed.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/embed/printemps/", "/embed/printemps/frame/", "/embed/printemps.svg",
+                                  "/embed/printemps.js", "/api/campaigns/printemps/progress.json"])
+def test_a_logged_in_editor_reading_an_embed_gets_the_public_answer(client, live, path, django_user_model):
+    # The editor previewing their article carries session and CSRF cookies: the answer must still be
+    # the shared, cookie-free one a cache may give to every reader.
+    client.force_login(django_user_model.objects.create_user("editor", is_staff=True))
+    client.get("/admin/")  # sets the CSRF cookie too
+    response = client.get(path)
+    assert response.status_code == 200
+    assert not response.cookies
+    assert "cookie" not in response.get("Vary", "").lower()
+    assert response["Cache-Control"].startswith("public")
