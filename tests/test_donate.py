@@ -368,3 +368,16 @@ def test_page_says_how_much_comes_from_monthly_donors(client, open_campaign):
         ledger.donation_confirm(donation_id=pledge.pk)
     html = text(client.get("/c/test-campaign/"))
     assert "15,00\xa0€ viennent d'1 donateur mensuel." in html
+
+
+def test_a_publishers_own_form_on_an_allowed_origin_may_post_without_a_token(open_campaign):
+    open_campaign.allowed_origins = "https://www.journal.example"
+    open_campaign.save()
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post("/c/test-campaign/donate/", form_data(), HTTP_ORIGIN="https://www.journal.example")
+    assert response.status_code in (302, 303)
+    assert Donation.objects.count() == 1
+    refused = strict.post("/c/test-campaign/donate/", form_data(email="x@example.org"),
+                          HTTP_ORIGIN="https://evil.example")
+    assert refused.status_code == 403
+    assert Donation.objects.count() == 1
