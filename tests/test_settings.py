@@ -32,3 +32,10 @@ def test_a_bad_value_stops_the_process_naming_the_variable(name, value):
 def test_good_values_load():
     result = load_settings(DEBUG="false", CONN_MAX_AGE="0", SWEEP_AFTER_SECONDS="30")
     assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_campaign_page_answers_a_readable_404(client, db, settings):
+    settings.DEBUG = False
+    response = client.get("/c/nulle-part/")
+    assert response.status_code == 404
+    assert "Page introuvable" in response.content.decode()
