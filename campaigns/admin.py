@@ -320,10 +320,15 @@ class DonationAdmin(admin.ModelAdmin):
                     donor_email=data["donor_email"],
                     anonymous=data["anonymous"],
                     note=data["note"],
+                    entry_key=data["entry_key"],
+                    pledge_reference=data["pledge_reference"],
                 )
             except backoffice.DuplicateEntry as exc:
-                form.add_error("number", gettext("« %(code)s » est déjà enregistré : %(donation)s.") % {
-                    "code": data["number"], "donation": exc.donation})
+                if data["number"] and not data["pledge_reference"]:
+                    form.add_error("number", gettext("« %(code)s » est déjà enregistré : %(donation)s.") % {
+                        "code": data["number"], "donation": exc.donation})
+                else:
+                    form.add_error(None, gettext("Déjà enregistré : %(donation)s.") % {"donation": exc.donation})
             except LedgerError as exc:
                 form.add_error(None, str(exc))
             else:

@@ -4,6 +4,7 @@ integer minor units. Parsing goes through money.py only."""
 from __future__ import annotations
 
 import re
+import uuid
 from urllib.parse import urlsplit
 
 from django import forms
@@ -165,10 +166,19 @@ class ManualDonationForm(forms.Form):
         label=_("Numéro"), required=False, max_length=120,
         help_text=_("Numéro du chèque ou du virement : empêche de le saisir deux fois."),
     )
+    pledge_reference = forms.CharField(
+        label=_("Référence de promesse"), required=False, max_length=16,
+        help_text=_("Pour un virement annoncé sur la page de don (JG-…) : confirme la promesse au lieu "
+                    "d'ajouter un don."),
+    )
     donor_name = forms.CharField(label=_("Nom du donateur"), required=False, max_length=200)
     donor_email = forms.EmailField(label=_("E-mail du donateur"), required=False)
     anonymous = forms.BooleanField(label=_("Anonyme"), required=False)
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # One key per form shown: a double-submitted form is recognised and counted once.
+    entry_key = forms.CharField(
+        widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64, required=False
+    )
 
     def clean(self):
         cleaned = super().clean()

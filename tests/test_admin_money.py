@@ -148,3 +148,35 @@ def test_the_donation_list_shows_the_ledger_total_of_the_filtered_set(campaign, 
     assert "35,00\u00a0€" in page
     filtered = finance.get("/admin/campaigns/donation/", {"q": "cash:b"}).content.decode()
     assert 'id="filtered-total"' in filtered and "25,00\u00a0€" in filtered and "35,00" not in filtered
+
+
+def test_a_double_submitted_form_without_a_number_counts_once(campaign, finance):
+    page = finance.get(f"/admin/campaigns/donation/manual/?campaign={campaign.pk}").content.decode()
+    assert 'type="hidden" name="entry_key"' in page
+    data = {"campaign": campaign.pk, "method": "cash", "amount": "20", "received_at": "2026-11-20 09:30",
+            "entry_key": "form-shown-once"}
+    assert finance.post("/admin/campaigns/donation/manual/", data).status_code == 302
+    again = finance.post("/admin/campaigns/donation/manual/", data)
+    assert again.status_code == 200 and "Déjà enregistré" in again.content.decode()
+    assert _total(campaign) == 2000 and Donation.objects.count() == 1
+
+
+def test_a_received_transfer_settles_its_pending_pledge_instead_of_adding_a_gift(campaign, finance):
+    pledge, _ = ledger.donation_create(campaign=campaign, source=Donation.Source.BANK, external_id="JG-7K3F9XA",
+                                       reference="JG-7K3F9XA", amount_minor=4000, currency="EUR")
+    assert CampaignTotal.objects.get(campaign=campaign).pending_minor == 4000
+    data = {"campaign": campaign.pk, "method": "transfer", "amount": "35", "received_at": "2026-11-20 09:30",
+            "pledge_reference": "jg-7k3f9xa"}
+    wrong = finance.post("/admin/campaigns/donation/manual/", data)
+    assert wrong.status_code == 200 and "differs from pledge" in wrong.content.decode()
+    assert _total(campaign) == 0
+    data["amount"] = "40"
+    assert finance.post("/admin/campaigns/donation/manual/", data).status_code == 302
+    pledge.refresh_from_db()
+    totals = CampaignTotal.objects.get(campaign=campaign)
+    assert (pledge.status, totals.total_minor, totals.pending_minor) == ("confirmed", 4000, 0)
+    assert Donation.objects.count() == 1
+    assert AuditLog.objects.get().details["settled_pledge"] == "JG-7K3F9XA"
+    assert not campaign_reconcile(campaign=campaign)
+    again = finance.post("/admin/campaigns/donation/manual/", data)
+    assert again.status_code == 200 and _total(campaign) == 4000

@@ -47,18 +47,27 @@ def donation_manual_enter(
     donor_email: str = "",
     anonymous: bool = False,
     note: str = "",
+    entry_key: str = "",
+    pledge_reference: str = "",
 ) -> Donation:
     """Record an offline gift (cheque, cash, bank transfer) as confirmed money.
 
-    With a number (cheque or transfer number) the entry is idempotent: entering the same
-    cheque twice is refused instead of counted twice.
+    Idempotent: with a number (cheque or transfer number) entering the same cheque twice is
+    refused instead of counted twice; without one, the form's own key (`entry_key`, one per form
+    shown) makes a double-submitted form count once. With `pledge_reference`, a bank transfer
+    settles the reader's pending pledge (confirmed, no longer "pending") instead of adding a gift.
     """
     if method not in MANUAL_METHODS:
         raise ledger.LedgerError(f"unknown method {method!r}")
     if amount_minor <= 0:
         raise ledger.LedgerError("an amount must be positive")
     number = number.strip()
-    external_id = f"{method}:{number}" if number else f"{method}:{uuid.uuid4().hex}"
+    if pledge_reference.strip():
+        return _pledge_settle(
+            actor=actor, campaign_id=campaign_id, reference=pledge_reference.strip().upper(),
+            amount_minor=amount_minor, received_at=received_at, method=method, number=number, note=note,
+        )
+    external_id = f"{method}:{number}" if number else f"{method}:entry:{entry_key.strip() or uuid.uuid4().hex}"
     with transaction.atomic():
         campaign = Campaign.objects.get(pk=campaign_id)
         donation, created = ledger.donation_record(
@@ -73,7 +82,7 @@ def donation_manual_enter(
             occurred_at=received_at,
         )
         if not created:
-            raise DuplicateEntry(f"{method} {number} is already recorded as {donation}", donation=donation)
+            raise DuplicateEntry(f"{method} {number or 'entry'} is already recorded as {donation}", donation=donation)
         audit_record(
             actor=actor,
             action=AuditLog.Action.MANUAL_ENTRY,
@@ -83,6 +92,36 @@ def donation_manual_enter(
             amount_minor=amount_minor,
             currency=campaign.currency,
             details={"method": method, "number": number, "external_id": external_id},
+        )
+    return donation
+
+
+def _pledge_settle(
+    *, actor: AbstractBaseUser, campaign_id: int, reference: str, amount_minor: int, received_at: datetime,
+    method: str, number: str, note: str,
+) -> Donation:
+    """A reader's bank transfer arrived: confirm their pledge, so the money leaves "pending"."""
+    with transaction.atomic():
+        pledge = Donation.objects.filter(campaign_id=campaign_id, reference=reference).first()
+        if pledge is None:
+            raise ledger.LedgerError(f"no pledge {reference} in this campaign")
+        if pledge.status != Donation.Status.PENDING:
+            raise DuplicateEntry(f"pledge {reference} is already {pledge.status}", donation=pledge)
+        if (pledge.amount_minor, pledge.currency) != (amount_minor, pledge.campaign.currency):
+            raise ledger.LedgerError(
+                f"the transfer ({amount_minor}) differs from pledge {reference} ({pledge.amount_minor}): "
+                "enter it as a separate gift without the reference"
+            )
+        donation = ledger.donation_confirm(donation_id=pledge.pk, at=received_at)
+        audit_record(
+            actor=actor,
+            action=AuditLog.Action.MANUAL_ENTRY,
+            reason=note,
+            campaign_id=campaign_id,
+            donation_id=donation.pk,
+            amount_minor=amount_minor,
+            currency=donation.currency,
+            details={"method": method, "number": number, "settled_pledge": reference},
         )
     return donation
 
