@@ -52,6 +52,13 @@ def total_lock(*, campaign_id: int) -> CampaignTotal:
         return CampaignTotal.objects.select_for_update().get(campaign_id=campaign_id)
 
 
+def _lock_donation(donation_id: int) -> tuple[CampaignTotal, Donation]:
+    """Lock a donation's campaign counter, then the donation: the one lock order (see above)."""
+    campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
+    total = total_lock(campaign_id=campaign_id)
+    return total, Donation.objects.select_for_update().get(pk=donation_id)
+
+
 def _donation_net(donation: Donation) -> int:
     return donation.ledger.aggregate(net=Sum("delta_minor"))["net"] or 0
 
@@ -226,9 +233,7 @@ def donation_insert_confirmed_locked(
 def donation_confirm(*, donation_id: int, at: datetime | None = None) -> Donation:
     """Confirm once: the amount enters the ledger. Retries and duplicates are no-ops."""
     with transaction.atomic():
-        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
-        total = total_lock(campaign_id=campaign_id)
-        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        total, donation = _lock_donation(donation_id)
         return donation_confirm_locked(total=total, donation=donation, at=at)
 
 
@@ -270,9 +275,7 @@ def donation_refund(
     negative). Refunding an unconfirmed donation is refused.
     """
     with transaction.atomic():
-        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
-        total = total_lock(campaign_id=campaign_id)
-        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        total, donation = _lock_donation(donation_id)
         if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
             raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to refund")
         net = _donation_net(donation)
@@ -305,9 +308,7 @@ def donation_fail(*, donation_id: int, status: str = Donation.Status.FAILED) -> 
     if status not in (Donation.Status.FAILED, Donation.Status.EXPIRED):
         raise LedgerError(f"cannot fail a donation into {status}")
     with transaction.atomic():
-        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
-        total = total_lock(campaign_id=campaign_id)
-        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        total, donation = _lock_donation(donation_id)
         if donation.status != Donation.Status.PENDING:
             return donation
         _pending_adjust(total, donation, -1)
@@ -347,9 +348,7 @@ def donation_correct(*, donation_id: int, delta_minor: int, note: str) -> Ledger
     if not note.strip():
         raise LedgerError("a correction needs a reason")
     with transaction.atomic():
-        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
-        total = total_lock(campaign_id=campaign_id)
-        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        total, donation = _lock_donation(donation_id)
         if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
             raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to correct")
         return ledger_post(
@@ -361,9 +360,7 @@ def donation_reinstate(*, donation_id: int, amount_minor: int, note: str) -> int
     """Give back money a refund-like movement took (a dispute the publication won): the
     refunded amount goes down and the donation counts again. Returns the amount reinstated."""
     with transaction.atomic():
-        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
-        total = total_lock(campaign_id=campaign_id)
-        donation = Donation.objects.select_for_update().get(pk=donation_id)
+        total, donation = _lock_donation(donation_id)
         if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
             raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to reinstate")
         applied = min(amount_minor, donation.refunded_minor)
