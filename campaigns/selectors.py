@@ -93,6 +93,11 @@ def progress_refresh(*, campaign_id: int | None = None, slug: str | None = None)
     campaign = Campaign.objects.filter(**lookup).select_related("totals").first()
     if campaign is None:
         return None
+    return _snapshot_store(campaign)
+
+
+def _snapshot_store(campaign: Campaign) -> dict[str, Any]:
+    """Snapshot a campaign fetched with its counter (select_related) and cache it."""
     try:
         total = campaign.totals
     except CampaignTotal.DoesNotExist:
@@ -123,10 +128,14 @@ def campaign_current_slug() -> str | None:
         Campaign.objects.filter(status=Campaign.Status.ACTIVE, starts_at__lte=now)
         .filter(Q(ends_at__gt=now))
         .order_by("-featured", "ends_at")
-        .only("slug")
+        .select_related("totals")
         .first()
     )
     slug = campaign.slug if campaign else ""
+    if campaign is not None:
+        # The same query gave the whole campaign: cache its snapshot too, so a cold
+        # /embed/current/ costs one query, not two.
+        _snapshot_store(campaign)
     try:
         cache.set(_CURRENT_CACHE_KEY, slug, _CURRENT_CACHE_SECONDS)
     except Exception:

@@ -359,3 +359,12 @@ def test_the_admin_preview_token_shows_a_draft_privately_and_nothing_else_does(
     assert "Campagne de dons" not in forged
     other = client.get(f"/embed/mai-juin-2023/frame/?preview={preview_token('autre')}").content.decode()
     assert "Campagne de dons" not in other
+
+
+def test_the_current_banner_renders_with_one_query_on_a_cold_cache(client, demo, django_assert_max_num_queries):
+    cache.delete(selectors._progress_key(DEMO))
+    selectors.campaign_current_forget()
+    selectors.progress_local_forget()
+    with django_assert_max_num_queries(1):
+        body = client.get("/embed/current/").content.decode()
+    assert "20\u202f077,00\u00a0€" in body
