@@ -102,9 +102,13 @@ def _pledge_settle(
 ) -> Donation:
     """A reader's bank transfer arrived: confirm their pledge, so the money leaves "pending"."""
     with transaction.atomic():
-        pledge = Donation.objects.filter(campaign_id=campaign_id, reference=reference).first()
+        pledge = (
+            Donation.objects.filter(campaign_id=campaign_id, reference=reference, source=Donation.Source.BANK)
+            .select_related("campaign")
+            .first()
+        )
         if pledge is None:
-            raise ledger.LedgerError(f"no pledge {reference} in this campaign")
+            raise ledger.LedgerError(f"no bank-transfer pledge {reference} in this campaign")
         if pledge.status != Donation.Status.PENDING:
             raise DuplicateEntry(f"pledge {reference} is already {pledge.status}", donation=pledge)
         if (pledge.amount_minor, pledge.currency) != (amount_minor, pledge.campaign.currency):

@@ -9,24 +9,18 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from campaigns import selectors
-from campaigns.views.caching import DEFAULT_MAX_AGE, etag_matches, public_cache_headers
+from campaigns.views.caching import DEFAULT_MAX_AGE, BodyMemo, etag_matches, public_cache_headers
 
 # `current` between campaigns: one fixed body, so one fixed ETag (a campaign starting changes both).
 _NONE_BODY = b'{"status": "none"}'
 _NONE_ETAG = '"none"'
 
 # Serialized bodies by ETag: an ETag names one version of one campaign, so its JSON never changes.
-_bodies: dict[str, bytes] = {}
-_BODIES_MAX = 1000
+_bodies = BodyMemo(limit=1000)
 
 
 def _progress_body(snapshot: dict) -> bytes:
-    body = _bodies.get(snapshot["etag"])
-    if body is None:
-        if len(_bodies) >= _BODIES_MAX:
-            _bodies.clear()
-        body = _bodies[snapshot["etag"]] = json.dumps(selectors.progress_public(snapshot)).encode()
-    return body
+    return _bodies.get(snapshot["etag"], lambda: json.dumps(selectors.progress_public(snapshot)).encode())
 
 
 def _public_json(request: HttpRequest, etag: str, body: Callable[[], bytes], *, max_age: int) -> HttpResponse:

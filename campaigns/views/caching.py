@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+
 from django.http import HttpRequest, HttpResponse
 
 DEFAULT_MAX_AGE = 5
@@ -9,11 +11,31 @@ DEFAULT_STALE = 30
 
 
 def etag_matches(request: HttpRequest, etag: str) -> bool:
-    header = request.headers.get("If-None-Match", "")
+    # From META directly: request.headers would first copy every header of the request.
+    header = request.META.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
+    if header == etag:  # the common case: a browser or a CDN sends back our one ETag
+        return True
     candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     return "*" in candidates or etag in candidates
+
+
+class BodyMemo:
+    """Response bodies kept per process. Keys hold the campaign's version (an ETag), so an entry
+    never goes stale: a donation or an edit makes a new key. The bound only caps memory."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._bodies: dict[Hashable, bytes] = {}
+
+    def get(self, key: Hashable, make: Callable[[], bytes]) -> bytes:
+        body = self._bodies.get(key)
+        if body is None:
+            if len(self._bodies) >= self.limit:
+                self._bodies.clear()
+            body = self._bodies[key] = make()
+        return body
 
 
 def public_cache_headers(

@@ -296,18 +296,19 @@ def _thanks_context(request: HttpRequest, donation: Donation, lang: str) -> dict
     }
 
 
-@never_cache
-def thanks(request: HttpRequest, slug: str, reference: str) -> HttpResponse:
+def _render_thanks(request: HttpRequest, slug: str, reference: str, template: str) -> HttpResponse:
     donation = _pledge_or_404(slug, reference)
     lang = reader_language(request, donation.campaign)
     with translation.override(lang):
-        return render(request, "campaigns/thanks.html", _thanks_context(request, donation, lang))
+        return render(request, template, _thanks_context(request, donation, lang))
+
+
+@never_cache
+def thanks(request: HttpRequest, slug: str, reference: str) -> HttpResponse:
+    return _render_thanks(request, slug, reference, "campaigns/thanks.html")
 
 
 @never_cache
 def thanks_status(request: HttpRequest, slug: str, reference: str) -> HttpResponse:
     """The pledge's status and the live total: the thank-you page polls it while pending."""
-    donation = _pledge_or_404(slug, reference)
-    lang = reader_language(request, donation.campaign)
-    with translation.override(lang):
-        return render(request, "campaigns/partials/_pledge_status.html", _thanks_context(request, donation, lang))
+    return _render_thanks(request, slug, reference, "campaigns/partials/_pledge_status.html")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -36,7 +35,7 @@ from campaigns.templatetags.jauge import (
     progress_context,
     progress_state,
 )
-from campaigns.views.caching import public_cache_headers
+from campaigns.views.caching import BodyMemo, etag_matches, public_cache_headers
 
 VARIANTS = ("banner", "bar", "compact")
 LANGUAGES = tuple(code for code, _ in settings.LANGUAGES)
@@ -55,40 +54,18 @@ HTMX_HEADERS = (
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
 _STATIC_DIR = Path(settings.BASE_DIR) / "static" / "embed"
 
-# Rendered bodies, per process. Keys hold the campaign's version, so an entry never goes stale:
-# a donation or an edit makes a new key. The bound only caps memory.
-_rendered: dict[tuple, bytes] = {}
-_RENDERED_MAX = 2048
+# Rendered bodies, per process, keyed by ETag (see BodyMemo).
+_rendered = BodyMemo(limit=2048)
 
 
 class BadOption(ValueError):
     pass
 
 
-def _remember(key: tuple, render: Callable[[], str]) -> bytes:
-    body = _rendered.get(key)
-    if body is None:
-        if len(_rendered) >= _RENDERED_MAX:
-            _rendered.clear()
-        body = _rendered[key] = render().encode()
-    return body
-
-
 def _query(request: HttpRequest) -> dict[str, str]:
     # parse_qsl on the raw query string: a quarter of the cost of building request.GET.
     raw = request.META.get("QUERY_STRING", "")
     return dict(parse_qsl(raw)) if raw else {}
-
-
-def _etag_matches(request: HttpRequest, etag: str) -> bool:
-    # From META directly: request.headers would first copy every header of the request.
-    header = request.META.get("HTTP_IF_NONE_MATCH")
-    if not header:
-        return False
-    if header == etag:  # the common case: a browser or a CDN sends back our one ETag
-        return True
-    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in candidates or etag in candidates
 
 
 def _options(request: HttpRequest, snapshot: dict[str, Any] | None) -> tuple[str, str]:
@@ -234,7 +211,7 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
     poll = _poll_seconds(snapshot, state)
     etag = _etag(snapshot, kind, variant, lang, state, days)
     max_age = min(5, poll)
-    if not preview and _etag_matches(request, etag):
+    if not preview and etag_matches(request, etag):
         return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age), snapshot
 
     def render() -> str:
@@ -258,7 +235,7 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
         response["ETag"] = etag
         response["Cache-Control"] = "private, no-store"
         return response, snapshot
-    body = _remember((kind, etag, host, slug), render)
+    body = _rendered.get((kind, etag, host, slug), lambda: render().encode())
     response = HttpResponse(body, content_type="text/html; charset=utf-8")
     return _public(response, etag=etag, lang=lang, max_age=max_age), snapshot
 
@@ -326,7 +303,7 @@ def loader(request: HttpRequest, slug: str) -> HttpResponse:
     if not found:
         return _not_found()
     body, etag = _loader()
-    response = HttpResponse(status=304) if _etag_matches(request, etag) else HttpResponse(
+    response = HttpResponse(status=304) if etag_matches(request, etag) else HttpResponse(
         body, content_type="text/javascript; charset=utf-8"
     )
     response["ETag"] = etag
@@ -371,7 +348,7 @@ def svg(request: HttpRequest, slug: str) -> HttpResponse:
     state, _days = _state(snapshot, timezone.now())
     etag = _etag(snapshot, "svg", "image", lang, state, 0)
     max_age = min(5, _poll_seconds(snapshot, state))
-    if _etag_matches(request, etag):
+    if etag_matches(request, etag):
         return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age)
 
     def render() -> str:
@@ -383,7 +360,7 @@ def svg(request: HttpRequest, slug: str) -> HttpResponse:
                 return render_to_string("embed/progress.svg", context)
         return render_to_string("embed/progress.svg", context)
 
-    body = _remember(("svg", etag), render)
+    body = _rendered.get(("svg", etag), lambda: render().encode())
     response = HttpResponse(body, content_type="image/svg+xml; charset=utf-8")
     # Opened directly, an SVG is a document: let it run nothing.
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
