@@ -1,9 +1,25 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("jauge")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs) -> None:
+    """Tasks get the connection lifecycle Django gives a request.
+
+    Celery's Django fixup closes the database connection around every task unless
+    CELERY_DB_REUSE_MAX is set (see settings): a new PostgreSQL backend per webhook cost more
+    than applying the webhook. Instead, as around a web request, a connection that saw an error
+    or outlived CONN_MAX_AGE is dropped, and CONN_HEALTH_CHECKS tests it before it is reused.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()
