@@ -70,3 +70,26 @@ def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, campaig
         # The snapshot is refreshed just after the worker's commit: the served total follows.
         wait_until(lambda: get_json(f"{web.url}/api/campaigns/{campaign.slug}/progress.json")[1]["total_minor"] == 1234,
                    timeout=10, message="progress.json to show the new total")
+
+
+def _other_backends() -> set[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def test_worker_keeps_its_database_connection_between_tasks(transactional_db, campaign, client):
+    """Celery's Django fixup would open a PostgreSQL backend per task (more work than the task)."""
+    with celery_worker(concurrency=1):
+        assert post_webhook(client, webhook_body(event_id="evt_c0", donation_id="don_c0")).status_code == 202
+        wait_until(lambda: _processed() == 1, timeout=30, message="the first event to be applied")
+        kept = _other_backends()
+        assert len(kept) == 1, f"the worker should keep one open connection, found backends {kept}"
+        for i in range(1, 21):
+            assert post_webhook(client, webhook_body(event_id=f"evt_c{i}", donation_id=f"don_c{i}")).status_code == 202
+        wait_until(lambda: _processed() == 21, timeout=30, message="twenty more events to be applied")
+        assert _other_backends() == kept
