@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 def payment_event_receive(
     *, provider: str, event: NormalizedEvent, body: bytes, headers: dict[str, str]
-) -> tuple[PaymentEvent, bool]:
-    """Commit the raw event (idempotent on provider + event id); enqueue its processing."""
+) -> bool:
+    """Commit the raw event (idempotent on provider + event id) and enqueue its processing.
+    False when this event was stored already (a provider's re-delivery): nothing is done."""
     from campaigns.tasks import enqueue_event
 
     try:
@@ -46,9 +47,12 @@ def payment_event_receive(
                 headers=headers,
             )
     except IntegrityError:
-        return PaymentEvent.objects.get(provider=provider, event_id=event.event_id), False
+        # A third of deliveries are re-deliveries: answer them without reading the stored body.
+        if PaymentEvent.objects.filter(provider=provider, event_id=event.event_id).exists():
+            return False
+        raise
     transaction.on_commit(lambda: enqueue_event(stored.pk))
-    return stored, True
+    return True
 
 
 def _find_donation(provider_source: str, event: NormalizedEvent, *, lock: bool = False) -> Donation | None:

@@ -26,9 +26,7 @@ def webhook(request: HttpRequest, provider: str) -> JsonResponse:
     except PayloadError as exc:
         return JsonResponse({"error": str(exc), "field": exc.field}, status=400)
     headers = {name: request.headers[name] for name in handler.kept_headers if name in request.headers}
-    stored, created = intake.payment_event_receive(
-        provider=handler.identifier, event=event, body=request.body, headers=headers
-    )
+    created = intake.payment_event_receive(provider=handler.identifier, event=event, body=request.body, headers=headers)
     if not created:
-        return JsonResponse({"status": "duplicate", "event": stored.event_id}, status=200)
-    return JsonResponse({"status": "stored", "event": stored.event_id}, status=202)
+        return JsonResponse({"status": "duplicate", "event": event.event_id}, status=200)
+    return JsonResponse({"status": "stored", "event": event.event_id}, status=202)
