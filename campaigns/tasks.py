@@ -15,11 +15,11 @@ from django.db import OperationalError
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task, *args) -> bool:
+def enqueue(task, *args, **options) -> bool:
     """Send a task without ever blocking or raising: with the broker down, log and move on
     (the stored row stays unprocessed and the sweeper sends it again)."""
     try:
-        task.apply_async(args=args, retry=False)
+        task.apply_async(args=args, retry=False, **options)
     except Exception as exc:
         logger.warning("broker unavailable, %s%r left for the sweeper: %s", task.name, args, exc)
         return False
@@ -56,10 +56,6 @@ def reconcile_totals() -> None:
 # --- Donations: sandbox checkout, receipts, pledge expiry ------------------------------------
 
 
-def enqueue_receipt(donation_id: int) -> bool:
-    return enqueue(send_receipt, donation_id)
-
-
 # requests' errors are OSErrors: a web process that is down or restarting is retried.
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=8)
 def sandbox_webhook_send(donation_id: int, decision: str) -> None:
@@ -69,17 +65,19 @@ def sandbox_webhook_send(donation_id: int, decision: str) -> None:
 
 
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_receipts() -> None:
+    """Every receipt due, in batches (scheduled by confirmations, and by beat as a safety net)."""
+    from campaigns.services import receipts
+
+    receipts.receipts_send_due()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
 def send_receipt(donation_id: int) -> None:
+    """One donation's receipt (kept for messages queued before receipts were batched)."""
     from campaigns.services import receipts
 
     receipts.receipt_send(donation_id=donation_id)
-
-
-@shared_task(acks_late=True)
-def sweep_receipts() -> None:
-    from campaigns.services import receipts
-
-    receipts.receipts_sweep()
 
 
 @shared_task(acks_late=True)

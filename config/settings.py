@@ -182,7 +182,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "campaigns.tasks.sweep_unprocessed", "schedule": 30.0},
     "reconcile-totals": {"task": "campaigns.tasks.reconcile_totals", "schedule": 600.0},
     "pledges-expire": {"task": "campaigns.tasks.expire_pledges", "schedule": 300.0},
-    "receipts-sweep": {"task": "campaigns.tasks.sweep_receipts", "schedule": 300.0},
+    "receipts-sweep": {"task": "campaigns.tasks.send_receipts", "schedule": 300.0},
 }
 # Events still `received` this long after arrival are re-enqueued by the sweeper.
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60)
@@ -231,6 +231,9 @@ RATELIMIT_FAIL_OPEN = True
 RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY") or None
 
 # --- E-mail (receipts): the console by default, SMTP when EMAIL_HOST is set ----------------
+# Receipts go out in batches: the first confirmation of a burst schedules one task this many
+# seconds ahead, which sends every receipt due by then over one mail connection.
+RECEIPTS_BATCH_SECONDS = env_int("RECEIPTS_BATCH_SECONDS", 2)
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"

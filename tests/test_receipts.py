@@ -1,13 +1,18 @@
-"""Receipt e-mails: in the campaign's language, sent exactly once however often the task runs."""
+"""Receipt e-mails: in the campaign's language, sent exactly once however often the task runs,
+in batches over one mail connection."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+from django.utils import timezone
 
 from campaigns.models import Donation
 from campaigns.services import ledger, pledges, receipts
-from campaigns.tasks import send_receipt
+from campaigns.tasks import send_receipt, send_receipts
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +91,74 @@ class BrokenBackend:
 
     def send_messages(self, messages):
         raise OSError("SMTP server unreachable")
+
+
+def _confirmed(campaign, n: int, **fields) -> list[Donation]:
+    donations = []
+    for i in range(n):
+        pledge = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=1000 + i,
+                                       donor_email=f"donor{i}@example.org", **fields)
+        donations.append(ledger.donation_confirm(donation_id=pledge.pk))
+    return donations
+
+
+class CountingBackend(LocmemBackend):
+    opened = 0
+
+    def open(self):
+        CountingBackend.opened += 1
+        return super().open()
+
+
+class FailingThirdBackend(LocmemBackend):
+    def send_messages(self, messages):
+        if len(mail.outbox) == 2:
+            raise OSError("SMTP server went away")
+        return super().send_messages(messages)
+
+
+def test_a_burst_of_confirmations_is_sent_in_one_batch_over_one_connection(campaign, settings):
+    settings.EMAIL_BACKEND = "tests.test_receipts.CountingBackend"
+    CountingBackend.opened = 0
+    donations = _confirmed(campaign, 12)
+    assert receipts.receipts_send_due(batch_size=5) == 12
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(d.donor_email for d in donations)
+    assert CountingBackend.opened == 3  # one connection per batch of 5, 5, 2
+    # Run again (a duplicate task, beat's safety run): nothing is sent twice.
+    send_receipts.apply().get()
+    assert len(mail.outbox) == 12
+    assert not Donation.objects.filter(receipt_sent_at__isnull=True).exists()
+
+
+def test_a_failure_mid_batch_keeps_what_was_sent_and_the_retry_sends_the_rest(campaign, settings):
+    settings.EMAIL_BACKEND = "tests.test_receipts.FailingThirdBackend"
+    _confirmed(campaign, 5)
+    with pytest.raises(OSError):
+        receipts.receipts_send_due()
+    assert len(mail.outbox) == 2
+    assert Donation.objects.filter(receipt_sent_at__isnull=False).count() == 2
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert receipts.receipts_send_due() == 3
+    assert len({m.to[0] for m in mail.outbox}) == 5
+
+
+def test_old_donations_never_get_a_surprise_receipt(campaign):
+    (old,) = _confirmed(campaign, 1)
+    long_ago = timezone.now() - timedelta(days=30)
+    Donation.objects.filter(pk=old.pk).update(created_at=long_ago, confirmed_at=long_ago)
+    # A gift Jauge learns of today, whatever date the provider gives it, is receipted.
+    (backdated,) = _confirmed(campaign, 1)
+    Donation.objects.filter(pk=backdated.pk).update(confirmed_at=long_ago)
+    assert receipts.receipts_send_due() == 1
+    assert mail.outbox[0].to == [backdated.donor_email]
+
+
+def test_confirmations_schedule_one_task_until_it_starts(campaign, monkeypatch):
+    scheduled = []
+    monkeypatch.setattr("campaigns.tasks.enqueue", lambda task, *args, **options: scheduled.append(options))
+    for _ in range(3):
+        receipts.receipts_schedule()
+    assert scheduled == [{"countdown": 2}]
+    receipts.receipts_send_due()  # the task starts: the next confirmation schedules again
+    receipts.receipts_schedule()
+    assert len(scheduled) == 2

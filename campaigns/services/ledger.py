@@ -259,11 +259,10 @@ def donation_confirm_locked(*, total: CampaignTotal, donation: Donation, at: dat
 
 def _receipt_on_commit(donation: Donation) -> None:
     """Every confirmation path (webhooks, statement matching) ends here: the receipt follows."""
-    from campaigns.services.receipts import receipt_wanted
-    from campaigns.tasks import enqueue_receipt
+    from campaigns.services.receipts import receipt_wanted, receipts_schedule
 
     if receipt_wanted(donation):
-        transaction.on_commit(lambda: enqueue_receipt(donation.pk))
+        _on_commit_once(("receipts",), receipts_schedule)
 
 
 def donation_refund(

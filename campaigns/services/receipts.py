@@ -1,7 +1,12 @@
 """Receipt e-mails: sent once per confirmed donation, in its campaign's language.
 
-Exactly once is a claim: a conditional UPDATE on receipt_sent_at wins for one task only,
-before anything is sent. If sending fails the claim is released so a retry can send; if a
+Batched: a confirmation does not send its own receipt. Its commit makes sure one `send_receipts`
+task is scheduled a few seconds ahead (`receipts_schedule`); that task sends every receipt due
+by then over one mail connection. A burst of a thousand gifts costs a handful of tasks and SMTP
+sessions instead of a thousand, and the money path keeps the worker's time.
+
+Exactly once is a claim: a receipt is marked sent (receipt_sent_at) in the database before it
+is sent, by one task only. If sending fails the claim is released so a retry can send; if a
 worker dies between the claim and the send, that receipt is lost rather than sent twice.
 """
 
@@ -11,36 +16,100 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.cache import cache
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from campaigns import money
-from campaigns.models import Donation
+from campaigns.models import RECEIPT_SOURCES, Donation
 
 logger = logging.getLogger(__name__)
 
-# Money from readers: editors' manual entries and the demo seed get no e-mail.
-RECEIPT_SOURCES = frozenset(
-    {Donation.Source.GENERIC, Donation.Source.SANDBOX, Donation.Source.STRIPE, Donation.Source.BANK}
-)
+# Set while a `send_receipts` task is scheduled and has not started: confirmations in between
+# rely on it. The task clears it before it looks, so nothing confirmed later is left waiting.
+_SCHEDULED_KEY = "receipts:scheduled"
+# If that task is lost (a killed worker), the next confirmation after this delay schedules
+# another, and beat runs the task every few minutes anyway.
+_SCHEDULED_TTL_SECONDS = 60
+BATCH_SIZE = 100
+# Receipts for donations recorded or confirmed longer ago than this are never sent (an old
+# failure is an editor's business, not a surprise e-mail months later).
+RECEIPT_WINDOW = timedelta(days=2)
 
 
 def receipt_wanted(donation: Donation) -> bool:
     return bool(donation.donor_email) and donation.source in RECEIPT_SOURCES
 
 
-def receipt_send(*, donation_id: int) -> bool:
-    """Send the receipt unless it was sent already; True when this call sent it."""
-    donation = Donation.objects.select_related("campaign").get(pk=donation_id)
-    if donation.status != Donation.Status.CONFIRMED or not receipt_wanted(donation):
-        return False
-    claimed_at = timezone.now()
-    claimed = Donation.objects.filter(
-        pk=donation_id, receipt_sent_at__isnull=True, status=Donation.Status.CONFIRMED
-    ).update(receipt_sent_at=claimed_at)
-    if not claimed:
-        return False
+def receipts_schedule() -> None:
+    """After a confirmation's commit: make sure a `send_receipts` task will run soon.
+
+    With a shared cache (Redis), one task per RECEIPTS_BATCH_SECONDS however many donations
+    are confirmed; without one (the embedded `make run`), one task per confirmation."""
+    from campaigns.tasks import enqueue, send_receipts
+
+    if settings.REDIS_URL:
+        try:
+            if not cache.add(_SCHEDULED_KEY, 1, _SCHEDULED_TTL_SECONDS):
+                return  # a task is already on its way and will see this donation
+        except Exception:
+            logger.warning("cache unavailable: scheduling a receipts task anyway", exc_info=True)
+    enqueue(send_receipts, countdown=settings.RECEIPTS_BATCH_SECONDS)
+
+
+def _due(now) -> QuerySet[Donation]:
+    # The same conditions as the partial index `donation_receipt_due`, so it is used.
+    cutoff = now - RECEIPT_WINDOW
+    return Donation.objects.filter(
+        Q(receipt_sent_at__isnull=True, status=Donation.Status.CONFIRMED, source__in=RECEIPT_SOURCES)
+        & ~Q(donor_email=""),
+        Q(created_at__gte=cutoff) | Q(confirmed_at__gte=cutoff),
+    )
+
+
+def receipts_send_due(*, batch_size: int = BATCH_SIZE) -> int:
+    """Send every receipt due, in batches over one mail connection each; the number sent."""
+    try:
+        cache.delete(_SCHEDULED_KEY)  # first: anything confirmed from now on schedules a new task
+    except Exception:
+        logger.warning("cache unavailable while sending receipts", exc_info=True)
+    sent = 0
+    while True:
+        claimed_at = timezone.now()
+        with transaction.atomic():
+            # SKIP LOCKED: two tasks running at once share the work instead of queuing.
+            ids = list(
+                _due(claimed_at).select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[
+                    :batch_size
+                ]
+            )
+            Donation.objects.filter(pk__in=ids).update(receipt_sent_at=claimed_at)
+        if not ids:
+            return sent
+        sent += _send_claimed(ids, claimed_at)
+
+
+def _send_claimed(ids: list[int], claimed_at) -> int:
+    donations = Donation.objects.filter(pk__in=ids).select_related("campaign").order_by("pk")
+    sent = 0
+    try:
+        with get_connection() as connection:  # one SMTP session for the batch
+            for donation in donations:
+                connection.send_messages([_receipt_message(donation)])
+                sent += 1
+    except Exception:
+        unsent = ids[sent:]
+        Donation.objects.filter(pk__in=unsent, receipt_sent_at=claimed_at).update(receipt_sent_at=None)
+        logger.warning("receipts: %d sent, %d left for a retry", sent, len(unsent))
+        raise
+    logger.info("receipts: %d sent", sent)
+    return sent
+
+
+def _receipt_message(donation: Donation) -> EmailMessage:
     campaign = donation.campaign
     with translation.override(campaign.locale):
         context = {
@@ -52,31 +121,24 @@ def receipt_send(*, donation_id: int) -> bool:
         }
         subject = render_to_string("emails/receipt_subject.txt", context).strip()
         body = render_to_string("emails/receipt.txt", context)
+    return EmailMessage(subject=subject, body=body, to=[donation.donor_email])
+
+
+def receipt_send(*, donation_id: int) -> bool:
+    """Send one donation's receipt unless it was sent already; True when this call sent it."""
+    donation = Donation.objects.select_related("campaign").get(pk=donation_id)
+    if donation.status != Donation.Status.CONFIRMED or not receipt_wanted(donation):
+        return False
+    claimed_at = timezone.now()
+    claimed = Donation.objects.filter(
+        pk=donation_id, receipt_sent_at__isnull=True, status=Donation.Status.CONFIRMED
+    ).update(receipt_sent_at=claimed_at)
+    if not claimed:
+        return False
     try:
-        EmailMessage(subject=subject, body=body, to=[donation.donor_email]).send()
+        _receipt_message(donation).send()
     except Exception:
         Donation.objects.filter(pk=donation_id, receipt_sent_at=claimed_at).update(receipt_sent_at=None)
         raise
     logger.info("receipt sent for donation %s", donation)
     return True
-
-
-def receipts_sweep(*, now=None) -> list[int]:
-    """Re-enqueue receipts that a lost task never sent (recent confirmations only)."""
-    from campaigns.tasks import enqueue_receipt
-
-    now = now or timezone.now()
-    ids = list(
-        Donation.objects.filter(
-            status=Donation.Status.CONFIRMED,
-            receipt_sent_at__isnull=True,
-            source__in=RECEIPT_SOURCES,
-            confirmed_at__gte=now - timedelta(days=2),
-            confirmed_at__lt=now - timedelta(minutes=5),
-        )
-        .exclude(donor_email="")
-        .values_list("pk", flat=True)[:500]
-    )
-    for donation_id in ids:
-        enqueue_receipt(donation_id)
-    return ids
