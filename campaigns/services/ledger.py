@@ -68,17 +68,16 @@ def _other_counted_donation_of_donor(donation: Donation) -> bool:
         return False  # no e-mail: a donor of one donation
     # Counted means a positive ledger balance (as reconcile counts), not the status: a gift
     # corrected to zero stays "confirmed", a refunded one brought back by a correction is counted.
-    return (
-        Donation.objects.filter(
-            campaign_id=donation.campaign_id,
-            donor_key=donation.donor_key,
-            status__in=(Donation.Status.CONFIRMED, Donation.Status.REFUNDED),
-        )
-        .exclude(pk=donation.pk)
-        .annotate(net=Sum("ledger__delta_minor"))
-        .filter(net__gt=0)
-        .exists()
-    )
+    others = Donation.objects.filter(
+        campaign_id=donation.campaign_id,
+        donor_key=donation.donor_key,
+        status__in=(Donation.Status.CONFIRMED, Donation.Status.REFUNDED),
+    ).exclude(pk=donation.pk)
+    # Most gifts are their donor's first in the campaign: a plain EXISTS settles those, the
+    # ledger aggregate (several times dearer to build and run) only runs for returning donors.
+    if not others.exists():
+        return False
+    return others.annotate(net=Sum("ledger__delta_minor")).filter(net__gt=0).exists()
 
 
 def total_touch(total: CampaignTotal) -> None:
