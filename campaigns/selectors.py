@@ -3,7 +3,10 @@ from the CampaignTotal counter (one indexed query), never from the donations."""
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import pickle
 import time
 from typing import Any
 
@@ -87,28 +90,92 @@ def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]
     }
 
 
-def progress_refresh(*, campaign_id: int | None = None, slug: str | None = None) -> dict[str, Any] | None:
-    """Rebuild one campaign's snapshot from the counter row and store it in the cache."""
+def progress_build(*, campaign_id: int | None = None, slug: str | None = None) -> dict[str, Any] | None:
+    """One campaign's snapshot as the database has it now (one query), not stored."""
     lookup = {"pk": campaign_id} if campaign_id is not None else {"slug": slug}
     campaign = Campaign.objects.filter(**lookup).select_related("totals").first()
-    if campaign is None:
-        return None
-    return _snapshot_store(campaign)
+    return None if campaign is None else _snapshot_of(campaign)
 
 
-def _snapshot_store(campaign: Campaign) -> dict[str, Any]:
-    """Snapshot a campaign fetched with its counter (select_related) and cache it."""
+def progress_refresh(*, campaign_id: int | None = None, slug: str | None = None) -> dict[str, Any] | None:
+    """Rebuild one campaign's snapshot from the counter row and store it in the cache."""
+    snapshot = progress_build(campaign_id=campaign_id, slug=slug)
+    if snapshot is not None:
+        progress_store(snapshot)
+    return snapshot
+
+
+def _snapshot_of(campaign: Campaign) -> dict[str, Any]:
+    """Snapshot a campaign fetched with its counter (select_related)."""
     try:
         total = campaign.totals
     except CampaignTotal.DoesNotExist:
         total = None
-    snapshot = _snapshot(campaign, total)
+    return _snapshot(campaign, total)
+
+
+def progress_snapshot_of(total: CampaignTotal) -> dict[str, Any]:
+    """The snapshot of a counter row and its campaign as they are in memory (just committed)."""
+    return _snapshot(total.campaign, total)
+
+
+# Writers race after their commits (two workers, or a worker and a reader rebuilding a missed
+# snapshot): the cache keeps the highest version whatever order the writes arrive in. Every
+# change of what a snapshot shows bumps the counter's version (ledger entries and campaign
+# edits alike), so one version is one content and an equal version may be written again.
+_STORE_IF_NOT_OLDER = """
+local current = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if tonumber(ARGV[2]) < current then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
+if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+return 1
+"""
+
+
+@functools.cache
+def redis_client(url: str):
+    """One pooled client per process (redis-py's pool notices a fork and reconnects in Celery's
+    child processes): a new connection per write cost more than the write."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+
+
+@functools.cache
+def _store_script(url: str):
+    return redis_client(url).register_script(_STORE_IF_NOT_OLDER)
+
+
+def progress_store(snapshot: dict[str, Any], *, channel: str = "") -> bool:
+    """Cache a snapshot unless a newer version is cached; publish it on `channel` if stored.
+    Never raises: a cache outage only delays the banner. True when stored."""
+    slug = snapshot["slug"]
     try:
-        cache.set(_progress_key(campaign.slug), snapshot, settings.PROGRESS_CACHE_SECONDS)
+        if settings.REDIS_URL:
+            # One round trip for compare, store and publish. The value is written the way
+            # Django's Redis cache writes it (a pickle under its key), so cache.get reads it.
+            key = cache.make_and_validate_key(_progress_key(slug))
+            stored = _store_script(settings.REDIS_URL)(
+                keys=[key, key + ":version"],
+                args=[
+                    pickle.dumps(snapshot, pickle.HIGHEST_PROTOCOL),
+                    snapshot["version"],
+                    settings.PROGRESS_CACHE_SECONDS,
+                    channel,
+                    json.dumps(snapshot) if channel else "",
+                ],
+            )
+        else:
+            cache.set(_progress_key(slug), snapshot, settings.PROGRESS_CACHE_SECONDS)
+            stored = True
     except Exception:
         logger.warning("progress cache unavailable", exc_info=True)
-    _local_put(campaign.slug, snapshot)
-    return snapshot
+        _local_put(slug, snapshot)  # this process at least shows it
+        return False
+    if stored:
+        _local_put(slug, snapshot)
+    return bool(stored)
 
 
 def campaign_current_slug() -> str | None:
@@ -135,7 +202,7 @@ def campaign_current_slug() -> str | None:
     if campaign is not None:
         # The same query gave the whole campaign: cache its snapshot too, so a cold
         # /embed/current/ costs one query, not two.
-        _snapshot_store(campaign)
+        progress_store(_snapshot_of(campaign))
     try:
         cache.set(_CURRENT_CACHE_KEY, slug, _CURRENT_CACHE_SECONDS)
     except Exception:

@@ -154,8 +154,9 @@ def test_a_batch_of_ledger_entries_publishes_progress_once_with_the_final_total(
     from django.db import transaction
 
     refreshed = []
-    original = selectors.progress_refresh
-    monkeypatch.setattr(selectors, "progress_refresh", lambda **kw: refreshed.append(kw) or original(**kw))
+    original = selectors.progress_store
+    monkeypatch.setattr(selectors, "progress_store",
+                        lambda snapshot, **kw: refreshed.append(snapshot["total_minor"]) or original(snapshot, **kw))
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         for i in range(5):
             ledger.donation_record(campaign=campaign, source="manual", external_id=f"b{i}", amount_minor=100)
@@ -165,9 +166,55 @@ def test_a_batch_of_ledger_entries_publishes_progress_once_with_the_final_total(
                 raise RuntimeError
         except RuntimeError:
             pass
-    assert refreshed == [{"campaign_id": campaign.pk}]
+    assert refreshed == [500]
     assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 500
     with django_capture_on_commit_callbacks(execute=True):
         ledger.donation_record(campaign=campaign, source="manual", external_id="next", amount_minor=50)
-    assert len(refreshed) == 2
+    assert refreshed == [500, 550]
     assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 550
+
+
+def test_a_late_writer_never_puts_an_older_snapshot_back(client, campaign, django_capture_on_commit_callbacks):
+    """Two workers commit v1 then v2 but write the cache in the other order: v2 stays."""
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.donation_record(campaign=campaign, source="manual", external_id="a", amount_minor=100)
+    older = selectors.progress_build(campaign_id=campaign.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.donation_record(campaign=campaign, source="manual", external_id="b", amount_minor=200)
+    assert selectors.progress_store(older) is False  # the late write of v1 is refused
+    selectors.progress_local_forget()
+    data = client.get("/api/campaigns/test-campaign/progress.json").json()
+    assert (data["total_minor"], data["version"]) == (300, older["version"] + 1)
+    # The same version again (a reader rebuilding a snapshot the cache lost) is accepted.
+    assert selectors.progress_store(selectors.progress_build(campaign_id=campaign.pk)) is True
+
+
+def test_a_campaign_edit_bumps_the_version_so_the_banner_follows_it(
+    client, campaign, django_capture_on_commit_callbacks
+):
+    before = client.get("/api/campaigns/test-campaign/progress.json").json()
+    campaign.title = "Campagne renommée"
+    with django_capture_on_commit_callbacks(execute=True):
+        from campaigns.services.backoffice import campaign_save
+
+        campaign_save(campaign=campaign)
+    selectors.progress_local_forget()
+    after = client.get("/api/campaigns/test-campaign/progress.json").json()
+    assert after["title"] == "Campagne renommée" and after["version"] > before["version"]
+
+
+def test_a_webhook_publishes_its_snapshot_from_the_rows_it_locked(campaign, django_assert_num_queries):
+    """The hot path reads the campaign under the counter's lock, so after commit the snapshot
+    is built from memory: no query, one Redis round trip."""
+    from django.db import transaction
+
+    from campaigns.services.progress import progress_publish
+
+    with transaction.atomic():
+        total = ledger.total_lock_by_slug(slug=campaign.slug)
+        total.total_minor += 700
+        total.version += 1
+        total.save()
+    with django_assert_num_queries(0):
+        progress_publish(campaign_id=campaign.pk, total=total)
+    assert selectors.campaign_progress(slug=campaign.slug)["total_minor"] == 700

@@ -178,7 +178,7 @@ def test_an_erasure_waits_for_an_event_being_processed_without_holding_its_donat
 def test_an_erasure_does_not_hold_a_deferred_refund_a_confirming_worker_needs(transactional_db, campaign, monkeypatch):
     """The worker confirming a donation holds its event, the counter and the donation, then
     takes the donation's deferred refund events: the erasure must not sit on one of them."""
-    from django.db import DatabaseError, transaction
+    from django.db import DatabaseError, connection, transaction
 
     client = Client()
     post_webhook(client, webhook_body(event_id="evt_rf", type="donation.refunded", donation_id="don_1",
@@ -192,8 +192,13 @@ def test_an_erasure_does_not_hold_a_deferred_refund_a_confirming_worker_needs(tr
     with transaction.atomic():
         ledger.total_lock(campaign_id=campaign.pk)  # the confirming worker's counter lock
         eraser.start_and_wait_until_blocked_or_done()
+        # Not NOWAIT: each of the erasure's attempts may hold the event for a millisecond
+        # before it lets go; what must never happen is holding it while waiting for us (a
+        # deadlock: the timeout is under PostgreSQL's 1 s deadlock check, so we see it first).
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '500ms'")
         try:
-            list(PaymentEvent.objects.select_for_update(nowait=True).filter(status=PaymentEvent.Status.DEFERRED))
+            list(PaymentEvent.objects.select_for_update().filter(status=PaymentEvent.Status.DEFERRED))
             deferred_free = True
         except DatabaseError:
             deferred_free = False

@@ -69,9 +69,9 @@ def test_embedded_filesystem_broker_runs_a_real_worker(transactional_db, campaig
         with celery_worker(concurrency=1, CELERY_BROKER_URL="filesystem://", JAUGE_VAR_DIR=str(tmp_path)):
             wait_until(lambda: CampaignTotal.objects.get(campaign=campaign).total_minor == 1234,
                        timeout=60, message="the filesystem-broker worker to apply the event")
-        # The snapshot is refreshed just after the worker's commit: the served total follows.
-        wait_until(lambda: get_json(f"{web.url}/api/campaigns/{campaign.slug}/progress.json")[1]["total_minor"] == 1234,
-                   timeout=10, message="progress.json to show the new total")
+            # The snapshot is refreshed just after the worker's commit: the served total follows.
+            wait_until(lambda: get_json(f"{web.url}/api/campaigns/{campaign.slug}/progress.json")[1]["total_minor"]
+                       == 1234, timeout=10, message="progress.json to show the new total")
 
 
 def _other_backends() -> set[int]:
@@ -112,9 +112,14 @@ def test_receipts_of_a_burst_go_out_in_a_few_batched_tasks(transactional_db, cam
             assert post_webhook(client, body).status_code == 202
         wait_until(lambda: not Donation.objects.filter(receipt_sent_at__isnull=True).exists()
                    and Donation.objects.count() == donations,
-                   timeout=60, message="every receipt to be sent")
+                   timeout=60, message="every receipt to be claimed")
+        # Claimed first, then printed by the console mail backend, then the task ends.
+        succeeded = re.compile(r"campaigns\.tasks\.send_receipts\[[^]]+\] succeeded")
+        wait_until(lambda: all(f"To: donor{i}@example.org" in worker.output() for i in range(donations))
+                   and succeeded.search(worker.output().rsplit("To: ", 1)[-1]),
+                   timeout=30, message="every receipt to be printed and its task to end")
         output = worker.output()
-    batches = len(re.findall(r"campaigns\.tasks\.send_receipts\[[^]]+\] succeeded", output))
+    batches = len(succeeded.findall(output))
     assert 1 <= batches <= 5, f"{batches} receipt tasks for {donations} donations"
     for i in range(donations):
         assert f"donor{i}@example.org" in output  # the console mail backend printed each receipt once

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from campaigns import selectors
 from campaigns.models import Campaign, CampaignTotal
@@ -12,7 +14,11 @@ from campaigns.services.ledger import progress_changed
 
 
 def campaign_changed(*, campaign_id: int) -> None:
-    """Call in the transaction that saved a campaign (admin, seed): banners follow on commit."""
+    """Call in the transaction that saved a campaign (admin, seed): banners follow on commit.
+
+    The counter's version is bumped too (under its row lock, after the campaign's): a snapshot's
+    version then orders every change it shows, money or text, which the cache relies on."""
+    CampaignTotal.objects.filter(campaign_id=campaign_id).update(version=F("version") + 1, updated_at=timezone.now())
 
     def publish() -> None:
         selectors.campaign_current_forget()

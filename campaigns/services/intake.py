@@ -219,15 +219,15 @@ def _apply(event: PaymentEvent) -> str:
         raise EventError(f"unusable payload: {exc}") from None
     if parsed.kind == IGNORED:
         return PaymentEvent.Status.PROCESSED
-    campaign = Campaign.objects.filter(slug=parsed.campaign_slug).first()
-    if campaign is None:
+    # Lock order: event (held by the caller) → campaign total → donation.
+    total = ledger.total_lock_by_slug(slug=parsed.campaign_slug)
+    if total is None:
         raise EventError(f"unknown campaign {parsed.campaign_slug!r}")
+    campaign = total.campaign
     if parsed.currency != campaign.currency:
         raise EventError(
             f"currency mismatch: event in {parsed.currency}, campaign {campaign.slug!r} in {campaign.currency}"
         )
-    # Lock order: event (held by the caller) → campaign total → donation.
-    total = ledger.total_lock(campaign_id=campaign.pk)
     return _APPLY[parsed.kind](event, parsed, campaign, handler.source, total)
 
 

@@ -52,6 +52,20 @@ def total_lock(*, campaign_id: int) -> CampaignTotal:
         return CampaignTotal.objects.select_for_update().get(campaign_id=campaign_id)
 
 
+def total_lock_by_slug(*, slug: str) -> CampaignTotal | None:
+    """Lock the counter of the campaign with this slug (None: no such campaign), then read the
+    campaign through it: read under the lock, it is current, and the snapshot published after
+    commit is built from these two rows without reading them back. Call inside a transaction."""
+    total = CampaignTotal.objects.select_for_update(of=("self",)).filter(campaign__slug=slug).first()
+    if total is None:
+        campaign_id = Campaign.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        if campaign_id is None:
+            return None
+        total = total_lock(campaign_id=campaign_id)
+    total.campaign  # noqa: B018 (loads and caches the campaign row)
+    return total
+
+
 def _lock_donation(donation_id: int) -> tuple[CampaignTotal, Donation]:
     """Lock a donation's campaign counter, then the donation: the one lock order (see above)."""
     campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=donation_id)
@@ -85,7 +99,7 @@ def total_touch(total: CampaignTotal) -> None:
     total.updated_at = timezone.now()
     total.save()
     campaign_id = total.campaign_id
-    _on_commit_once(("progress", campaign_id), lambda: progress_changed(campaign_id=campaign_id))
+    _on_commit_once(("progress", campaign_id), lambda: progress_changed(campaign_id=campaign_id, total=total))
 
 
 def _on_commit_once(key: tuple, func) -> None:
@@ -333,11 +347,11 @@ def donation_record(
     return donation, created
 
 
-def progress_changed(*, campaign_id: int) -> None:
+def progress_changed(*, campaign_id: int, total: CampaignTotal | None = None) -> None:
     """After commit: refresh the cached progress snapshot and tell live listeners."""
     from campaigns.services.progress import progress_publish
 
-    progress_publish(campaign_id=campaign_id)
+    progress_publish(campaign_id=campaign_id, total=total)
 
 
 def donation_correct(*, donation_id: int, delta_minor: int, note: str) -> LedgerEntry:

@@ -1,39 +1,31 @@
-"""Publishing progress after a commit: refresh the shared snapshot, notify live listeners."""
+"""Publishing progress after a commit: store the fresh snapshot, notify live listeners."""
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 
-from django.conf import settings
-
 from campaigns import selectors
+from campaigns.models import CampaignTotal
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_CHANNEL = "jauge:progress"
 
 
-@functools.cache
-def _redis_client(url: str):
-    """One pooled client per process: a new connection per publish cost more than the publish
-    (redis-py's pool notices a fork and reconnects in Celery's child processes)."""
-    import redis
+def progress_publish(*, campaign_id: int, total: CampaignTotal | None = None) -> None:
+    """After commit. Never raises: the money is committed; an outage only delays the banner.
 
-    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-
-
-def progress_publish(*, campaign_id: int) -> None:
-    """Never raises: the money is committed; a cache or Redis outage only delays the banner."""
+    `total`: the counter row the transaction locked and saved. If its campaign was read through
+    it (under the lock, so current), the snapshot is built from memory without a query;
+    otherwise it is read back from the database.
+    """
     try:
-        snapshot = selectors.progress_refresh(campaign_id=campaign_id)
+        if total is not None and CampaignTotal.campaign.is_cached(total):
+            snapshot = selectors.progress_snapshot_of(total)
+        else:
+            snapshot = selectors.progress_build(campaign_id=campaign_id)
     except Exception:
-        logger.exception("could not refresh the progress snapshot of campaign %s", campaign_id)
+        logger.exception("could not build the progress snapshot of campaign %s", campaign_id)
         return
-    if snapshot is None or not settings.REDIS_URL:
-        return
-    try:
-        _redis_client(settings.REDIS_URL).publish(f"{PROGRESS_CHANNEL}:{snapshot['slug']}", json.dumps(snapshot))
-    except Exception:
-        logger.warning("could not publish progress of %s", snapshot["slug"], exc_info=True)
+    if snapshot is not None:
+        selectors.progress_store(snapshot, channel=f"{PROGRESS_CHANNEL}:{snapshot['slug']}")
