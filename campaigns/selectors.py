@@ -147,6 +147,12 @@ def _store_script(url: str):
     return redis_client(url).register_script(_STORE_IF_NOT_OLDER)
 
 
+def progress_cached_versions(slugs: list[str]) -> list[int | None]:
+    """The versions of these campaigns' cached snapshots (None: not cached), in one round trip."""
+    keys = [cache.make_and_validate_key(_progress_key(slug)) + ":version" for slug in slugs]
+    return [None if value is None else int(value) for value in redis_client(settings.REDIS_URL).mget(keys)]
+
+
 def progress_store(snapshot: dict[str, Any], *, channel: str = "") -> bool:
     """Cache a snapshot unless a newer version is cached; publish it on `channel` if stored.
     Never raises: a cache outage only delays the banner. True when stored."""

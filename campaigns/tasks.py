@@ -45,6 +45,13 @@ def sweep_unprocessed() -> None:
 
 
 @shared_task(acks_late=True)
+def refresh_lagging_progress() -> None:
+    from campaigns.services import progress
+
+    progress.progress_lagging_refresh()
+
+
+@shared_task(acks_late=True)
 def reconcile_totals() -> None:
     """Periodic check: log drift; repairs are an operator's decision (`reconcile --fix`)."""
     from campaigns.services import reconcile

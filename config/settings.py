@@ -180,6 +180,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-unprocessed": {"task": "campaigns.tasks.sweep_unprocessed", "schedule": 30.0},
+    "refresh-lagging-progress": {"task": "campaigns.tasks.refresh_lagging_progress", "schedule": 30.0},
     "reconcile-totals": {"task": "campaigns.tasks.reconcile_totals", "schedule": 600.0},
     "pledges-expire": {"task": "campaigns.tasks.expire_pledges", "schedule": 300.0},
     "receipts-sweep": {"task": "campaigns.tasks.send_receipts", "schedule": 300.0},

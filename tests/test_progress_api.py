@@ -218,3 +218,19 @@ def test_a_webhook_publishes_its_snapshot_from_the_rows_it_locked(campaign, djan
     with django_assert_num_queries(0):
         progress_publish(campaign_id=campaign.pk, total=total)
     assert selectors.campaign_progress(slug=campaign.slug)["total_minor"] == 700
+
+
+def test_a_snapshot_left_behind_by_a_dead_worker_is_republished(client, campaign, django_capture_on_commit_callbacks):
+    """A worker killed between its commit and its publish: beat's sweep catches the banner up."""
+    from campaigns.services.progress import progress_lagging_refresh
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.donation_record(campaign=campaign, source="manual", external_id="a", amount_minor=100)
+    with django_capture_on_commit_callbacks(execute=False):  # committed, never published
+        ledger.donation_record(campaign=campaign, source="manual", external_id="b", amount_minor=200)
+    selectors.progress_local_forget()
+    assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 100
+    assert progress_lagging_refresh() == ["test-campaign"]
+    selectors.progress_local_forget()
+    assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 300
+    assert progress_lagging_refresh() == []

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from campaigns import selectors
 from campaigns.models import CampaignTotal
@@ -29,3 +33,27 @@ def progress_publish(*, campaign_id: int, total: CampaignTotal | None = None) ->
         return
     if snapshot is not None:
         selectors.progress_store(snapshot, channel=f"{PROGRESS_CHANNEL}:{snapshot['slug']}")
+
+
+def progress_lagging_refresh(*, changed_within: timedelta = timedelta(hours=2)) -> list[str]:
+    """Republish snapshots the cache holds at an older version than their counter: a worker
+    killed between its commit and its publish would otherwise leave a banner behind until the
+    next change. Beat runs it every 30 s; returns the slugs it refreshed."""
+    if not settings.REDIS_URL:
+        return []  # per-process caches expire within PROGRESS_CACHE_SECONDS (2 s) anyway
+    recent = list(
+        CampaignTotal.objects.filter(updated_at__gte=timezone.now() - changed_within).values_list(
+            "campaign_id", "campaign__slug", "version"
+        )
+    )
+    if not recent:
+        return []
+    cached = selectors.progress_cached_versions([slug for _, slug, _ in recent])
+    refreshed = []
+    for (campaign_id, slug, version), cached_version in zip(recent, cached, strict=True):
+        if cached_version is not None and cached_version < version:
+            progress_publish(campaign_id=campaign_id)
+            refreshed.append(slug)
+    if refreshed:
+        logger.warning("progress snapshots behind their counter, republished: %s", ", ".join(refreshed))
+    return refreshed
