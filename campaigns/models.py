@@ -111,6 +111,9 @@ class CampaignTotal(models.Model):
     donor_count = models.PositiveIntegerField(default=0)
     version = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Refund events of this campaign waiting for their donation's success (they came first):
+    # a success looks for them only when this is not zero, one query saved on every webhook.
+    deferred_events = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("total de campagne")

@@ -7,6 +7,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
@@ -212,10 +214,21 @@ def test_refund_before_success_waits_then_applies(client, campaign):
     refund = PaymentEvent.objects.get(event_id="evt_r")
     assert intake.payment_event_process(event_id=refund.pk).status == PaymentEvent.Status.DEFERRED
     assert _total(campaign) == 0
+    assert CampaignTotal.objects.get(campaign=campaign).deferred_events == 1
     intake.payment_event_process(event_id=PaymentEvent.objects.get(event_id="evt_s").pk)
     refund.refresh_from_db()
     assert refund.status == PaymentEvent.Status.PROCESSED
     assert _total(campaign) == 2000
+    assert CampaignTotal.objects.get(campaign=campaign).deferred_events == 0
+
+
+def test_a_success_with_no_refund_waiting_does_not_look_for_one(client, campaign):
+    post_webhook(client, webhook_body(event_id="evt_q", donation_id="don_q", amount_minor=3000))
+    event_id = PaymentEvent.objects.get(event_id="evt_q").pk
+    with CaptureQueriesContext(connection) as queries:
+        intake.payment_event_process(event_id=event_id)
+    assert not [q for q in queries.captured_queries if "= 'deferred'" in q["sql"]]
+    assert _total(campaign) == 3000
 
 
 def test_sweeper_resends_only_events_still_received_after_the_delay(client, campaign, monkeypatch):

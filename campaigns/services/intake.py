@@ -10,6 +10,8 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
@@ -85,7 +87,7 @@ def _apply_succeeded(
             occurred_at=parsed.occurred_at,
             frequency=parsed.extra.get("frequency", Donation.Frequency.ONCE),
         )
-        _apply_deferred_refunds(event.provider, event.donation, parsed.donation_external_id)
+        _apply_deferred_refunds(total, event.provider, event.donation, parsed.donation_external_id)
         return PaymentEvent.Status.PROCESSED
     if donation.campaign_id != campaign.pk:
         raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
@@ -96,11 +98,15 @@ def _apply_succeeded(
         )
     event.donation = donation
     ledger.donation_confirm_locked(total=total, donation=donation, at=at)
-    _apply_deferred_refunds(event.provider, donation, parsed.donation_external_id)
+    _apply_deferred_refunds(total, event.provider, donation, parsed.donation_external_id)
     return PaymentEvent.Status.PROCESSED
 
 
-def _apply_deferred_refunds(provider: str, donation: Donation, event_external_id: str) -> None:
+def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donation, event_external_id: str) -> None:
+    # The counter is locked and was read in this transaction: zero means no refund of this
+    # campaign is waiting (deferring one increments it under the same lock), so no query.
+    if total.deferred_events == 0:
+        return
     # A pledge found by its reference keeps its own external id, while the provider's refund
     # names the payment the way the success event did (Stripe: the PaymentIntent): match both.
     deferred = PaymentEvent.objects.select_for_update().filter(
@@ -109,6 +115,7 @@ def _apply_deferred_refunds(provider: str, donation: Donation, event_external_id
         status=PaymentEvent.Status.DEFERRED,
     )
     handler = get_provider(provider)
+    applied = 0
     for refund_event in deferred.order_by("received_at", "pk"):
         parsed = handler.parse(refund_event.body.encode())
         _refund_once(donation, parsed, refund_event.event_id)
@@ -117,6 +124,12 @@ def _apply_deferred_refunds(provider: str, donation: Donation, event_external_id
         refund_event.donation = donation
         refund_event.last_error = ""
         refund_event.save(update_fields=["status", "processed_at", "donation", "last_error"])
+        applied += 1
+    if applied:
+        # An UPDATE, not total.save(): each refund above saved the counter through its own copy.
+        CampaignTotal.objects.filter(pk=total.pk).update(
+            deferred_events=Greatest(F("deferred_events") - applied, 0)
+        )
 
 
 def _apply_refunded(
@@ -125,6 +138,8 @@ def _apply_refunded(
     donation = _find_donation(source, parsed)
     if donation is None or donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
         event.last_error = "waiting for the donation's success event"
+        total.deferred_events += 1
+        total.save(update_fields=["deferred_events"])
         return PaymentEvent.Status.DEFERRED
     if donation.campaign_id != campaign.pk:
         raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
