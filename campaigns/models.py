@@ -160,6 +160,9 @@ class Donation(models.Model):
     )
     currency = models.CharField(_("devise"), max_length=3, validators=[currency_validator])
     refunded_minor = models.BigIntegerField(_("remboursé (centimes)"), default=0)
+    # Σ of this donation's ledger entries, moved in each entry's transaction like CampaignTotal
+    # (the ledger stays the truth; `reconcile` checks it): what counts it, without a SUM.
+    balance_minor = models.BigIntegerField(_("solde (centimes)"), default=0, editable=False)
     status = models.CharField(_("statut"), max_length=10, choices=Status.choices, default=Status.PENDING)
     frequency = models.CharField(_("fréquence"), max_length=8, choices=Frequency.choices, default=Frequency.ONCE)
     donor_name = models.CharField(_("nom"), max_length=200, blank=True)
@@ -191,6 +194,7 @@ class Donation(models.Model):
                 condition=Q(refunded_minor__gte=0) & Q(refunded_minor__lte=models.F("amount_minor")),
                 name="donation_refund_within_amount",
             ),
+            models.CheckConstraint(condition=Q(balance_minor__gte=0), name="donation_balance_not_negative"),
         ]
         indexes = [
             models.Index(fields=["campaign", "status"]),

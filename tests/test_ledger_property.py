@@ -108,6 +108,8 @@ def _deliver_and_check(client, campaign, plans, events, twice):
     assert total.donation_count == expected["donation_count"]
     assert total.donor_count == expected["donor_count"]
     assert total.pending_minor == 0
+    for donation in donations:  # each donation's balance is the sum of its own entries
+        assert donation.balance_minor == (donation.ledger.aggregate(s=Sum("delta_minor"))["s"] or 0)
     assert reconcile.totals_reconcile(slug=campaign.slug) == []
     # Refunds of donations that never succeeded wait; nothing else is left behind.
     waiting = PaymentEvent.objects.filter(status=PaymentEvent.Status.DEFERRED).count()

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import F
 
-from campaigns.models import Campaign, CampaignTotal
+from campaigns.models import Campaign, CampaignTotal, Donation
 from campaigns.services import ledger
 from campaigns.tasks import reconcile_totals
 from tests.worker import ROOT, process_env
@@ -54,6 +54,20 @@ def test_reconcile_fix_repairs_the_counter_and_bumps_the_version(db, campaign, c
     total = CampaignTotal.objects.get(campaign=campaign)
     assert (total.total_minor, total.donation_count, total.donor_count) == (6000, 3, 3)
     assert total.version == version + 1
+    call_command("reconcile")  # clean again: no exception
+
+
+def test_reconcile_checks_each_donations_balance_and_fix_repairs_it(db, campaign, capsys):
+    _give(campaign)
+    donation = Donation.objects.get(external_id="m1")
+    Donation.objects.filter(pk=donation.pk).update(balance_minor=0)  # the gift would no longer count
+    with pytest.raises(CommandError, match="drifted"):
+        call_command("reconcile")
+    assert f"test-campaign: balance_minor of donation {donation.pk} stored 0, ledger says 2000" in (
+        capsys.readouterr().out
+    )
+    call_command("reconcile", "--fix")
+    assert Donation.objects.get(pk=donation.pk).balance_minor == 2000
     call_command("reconcile")  # clean again: no exception
 
 

@@ -21,7 +21,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry
@@ -73,25 +72,16 @@ def _lock_donation(donation_id: int) -> tuple[CampaignTotal, Donation]:
     return total, Donation.objects.select_for_update().get(pk=donation_id)
 
 
-def _donation_net(donation: Donation) -> int:
-    return donation.ledger.aggregate(net=Sum("delta_minor"))["net"] or 0
-
-
 def _other_counted_donation_of_donor(donation: Donation) -> bool:
     if donation.donor_key.startswith("d:"):
         return False  # no e-mail: a donor of one donation
     # Counted means a positive ledger balance (as reconcile counts), not the status: a gift
     # corrected to zero stays "confirmed", a refunded one brought back by a correction is counted.
-    others = Donation.objects.filter(
-        campaign_id=donation.campaign_id,
-        donor_key=donation.donor_key,
-        status__in=(Donation.Status.CONFIRMED, Donation.Status.REFUNDED),
-    ).exclude(pk=donation.pk)
-    # Most gifts are their donor's first in the campaign: a plain EXISTS settles those, the
-    # ledger aggregate (several times dearer to build and run) only runs for returning donors.
-    if not others.exists():
-        return False
-    return others.annotate(net=Sum("ledger__delta_minor")).filter(net__gt=0).exists()
+    return (
+        Donation.objects.filter(campaign_id=donation.campaign_id, donor_key=donation.donor_key, balance_minor__gt=0)
+        .exclude(pk=donation.pk)
+        .exists()
+    )
 
 
 def total_touch(total: CampaignTotal) -> None:
@@ -132,18 +122,22 @@ def ledger_post(
     note: str = "",
     net_before: int | None = None,
 ) -> LedgerEntry:
-    """Append one entry and move the locked counter with it. Caller holds both locks.
+    """Append one entry and move the locked counter and the donation's balance with it. Caller
+    holds both locks.
 
-    `net_before`: the donation's ledger balance when the caller knows it (a donation created in
-    this transaction has none), saving a query while the campaign's lock is held.
+    `net_before`: the balance before this entry when the caller already moved
+    `donation.balance_minor` in memory to save it with its own update (one UPDATE, not two).
     """
     if delta_minor == 0:
         raise LedgerError("a ledger entry cannot be zero")
     if net_before is None:
-        net_before = _donation_net(donation)
+        net_before = donation.balance_minor
     net_after = net_before + delta_minor
     if net_after < 0:
         raise LedgerError(f"donation {donation.pk} would go below zero ({net_after})")
+    if donation.balance_minor != net_after:
+        donation.balance_minor = net_after
+        donation.save(update_fields=["balance_minor"])
     entry = LedgerEntry.objects.create(
         campaign_id=donation.campaign_id, donation=donation, delta_minor=delta_minor, kind=kind, note=note
     )
@@ -232,6 +226,7 @@ def donation_insert_confirmed_locked(
     donation = Donation.objects.create(
         campaign=campaign,
         amount_minor=amount_minor,
+        balance_minor=amount_minor,
         donor_email=donor_email,
         donor_key=donor_key_for(email=donor_email),
         status=Donation.Status.CONFIRMED,
@@ -257,14 +252,17 @@ def donation_confirm_locked(*, total: CampaignTotal, donation: Donation, at: dat
     if donation.status == Donation.Status.PENDING:
         _pending_adjust(total, donation, -1)
     # A failed or expired payment can still succeed later (a provider retry): money is money.
+    net_before = donation.balance_minor
     donation.status = Donation.Status.CONFIRMED
     donation.confirmed_at = at or timezone.now()
-    donation.save(update_fields=["status", "confirmed_at"])
+    donation.balance_minor = net_before + donation.amount_minor
+    donation.save(update_fields=["status", "confirmed_at", "balance_minor"])
     ledger_post(
         total=total,
         donation=donation,
         delta_minor=donation.amount_minor,
         kind=LedgerEntry.Kind.CONFIRM,
+        net_before=net_before,
     )
     _receipt_on_commit(donation)
     return donation
@@ -290,7 +288,7 @@ def donation_refund(
         total, donation = _lock_donation(donation_id)
         if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
             raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to refund")
-        net = _donation_net(donation)
+        net = donation.balance_minor
         # A negative correction (a bank fee) already took part of the gift out of the ledger:
         # a refund can only take out what the ledger still holds.
         remaining = min(donation.amount_minor - donation.refunded_minor, net)
@@ -303,7 +301,8 @@ def donation_refund(
         donation.refunded_minor += applied
         if donation.refunded_minor == donation.amount_minor or applied == net:
             donation.status = Donation.Status.REFUNDED
-        donation.save(update_fields=["refunded_minor", "status"])
+        donation.balance_minor = net - applied
+        donation.save(update_fields=["refunded_minor", "status", "balance_minor"])
         ledger_post(
             total=total,
             donation=donation,
@@ -378,8 +377,17 @@ def donation_reinstate(*, donation_id: int, amount_minor: int, note: str) -> int
         applied = min(amount_minor, donation.refunded_minor)
         if applied <= 0:
             raise LedgerError(f"donation {donation} has nothing refunded to reinstate")
+        net_before = donation.balance_minor
         donation.refunded_minor -= applied
         donation.status = Donation.Status.CONFIRMED
-        donation.save(update_fields=["refunded_minor", "status"])
-        ledger_post(total=total, donation=donation, delta_minor=applied, kind=LedgerEntry.Kind.CORRECTION, note=note)
+        donation.balance_minor = net_before + applied
+        donation.save(update_fields=["refunded_minor", "status", "balance_minor"])
+        ledger_post(
+            total=total,
+            donation=donation,
+            delta_minor=applied,
+            kind=LedgerEntry.Kind.CORRECTION,
+            note=note,
+            net_before=net_before,
+        )
     return applied

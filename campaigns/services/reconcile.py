@@ -1,11 +1,12 @@
-"""Recompute every counter from the ledger (the truth), report drift, optionally repair."""
+"""Recompute every counter (campaign totals, donation balances) from the ledger (the truth),
+report drift, optionally repair."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from campaigns.models import Campaign, Donation, LedgerEntry
 from campaigns.services import ledger
@@ -43,6 +44,20 @@ def totals_compute(*, campaign_id: int) -> dict[str, int]:
     }
 
 
+def _balance_drifts(*, campaign_id: int) -> dict[int, tuple[int, int]]:
+    """Donations whose stored balance is not the sum of their ledger entries: {pk: (stored, ledger)}."""
+    sums = dict(
+        LedgerEntry.objects.filter(campaign_id=campaign_id)
+        .values("donation_id")
+        .annotate(net=Sum("delta_minor"))
+        .values_list("donation_id", "net")
+    )
+    stored = Donation.objects.filter(campaign_id=campaign_id).filter(
+        Q(pk__in=list(sums)) | ~Q(balance_minor=0)
+    ).values_list("pk", "balance_minor")
+    return {pk: (balance, sums.get(pk, 0)) for pk, balance in stored if balance != sums.get(pk, 0)}
+
+
 def campaign_reconcile(*, campaign: Campaign, fix: bool = False) -> list[Drift]:
     """Compare under the counter's lock (no writer can move it meanwhile); repair if asked."""
     with transaction.atomic():
@@ -53,7 +68,14 @@ def campaign_reconcile(*, campaign: Campaign, fix: bool = False) -> list[Drift]:
             for name, value in computed.items()
             if getattr(total, name) != value
         ]
+        balances = _balance_drifts(campaign_id=campaign.pk)
+        drifts += [
+            Drift(campaign.slug, f"balance_minor of donation {pk}", stored, computed)
+            for pk, (stored, computed) in sorted(balances.items())
+        ]
         if drifts and fix:
+            for pk, (_, computed_balance) in balances.items():
+                Donation.objects.filter(pk=pk).update(balance_minor=computed_balance)
             for name, value in computed.items():
                 setattr(total, name, value)
             ledger.total_touch(total)
