@@ -158,7 +158,7 @@ def test_confirmations_schedule_one_task_until_it_starts(campaign, monkeypatch):
     monkeypatch.setattr("campaigns.tasks.enqueue", lambda task, *args, **options: scheduled.append(options))
     for _ in range(3):
         receipts.receipts_schedule()
-    assert scheduled == [{"countdown": 2}]
+    assert scheduled == [{"countdown": 2, "priority": receipts.RECEIPTS_PRIORITY}]
     receipts.receipts_send_due()  # the task starts: the next confirmation schedules again
     receipts.receipts_schedule()
     assert len(scheduled) == 2

@@ -124,3 +124,23 @@ def test_receipts_of_a_burst_go_out_in_a_few_batched_tasks(transactional_db, cam
     for i in range(donations):
         assert f"donor{i}@example.org" in output  # the console mail backend printed each receipt once
     assert output.count("To: donor7@example.org") == 1
+
+
+def test_receipts_wait_behind_webhooks_in_the_broker(transactional_db, campaign):
+    """On Redis, kombu keeps one list per priority and a worker empties the first before the last."""
+    import redis
+    from django.conf import settings
+
+    from campaigns.services import receipts
+    from campaigns.tasks import enqueue_event
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    lowest = f"{queue}\x06\x16{receipts.RECEIPTS_PRIORITY}"
+    broker.delete(queue, lowest)
+    try:
+        receipts.receipts_schedule()
+        enqueue_event(1)
+        assert (broker.llen(queue), broker.llen(lowest)) == (1, 1)
+    finally:
+        broker.delete(queue, lowest)

@@ -35,6 +35,9 @@ _SCHEDULED_KEY = "receipts:scheduled"
 # another, and beat runs the task every few minutes anyway.
 _SCHEDULED_TTL_SECONDS = 60
 BATCH_SIZE = 100
+# On Redis (kombu's priority lists, 0 first) webhooks go before receipts: during a burst the
+# money reaches the totals first and the e-mails follow once the backlog is applied.
+RECEIPTS_PRIORITY = 9
 # Receipts for donations recorded or confirmed longer ago than this are never sent (an old
 # failure is an editor's business, not a surprise e-mail months later).
 RECEIPT_WINDOW = timedelta(days=2)
@@ -57,7 +60,7 @@ def receipts_schedule() -> None:
                 return  # a task is already on its way and will see this donation
         except Exception:
             logger.warning("cache unavailable: scheduling a receipts task anyway", exc_info=True)
-    enqueue(send_receipts, countdown=settings.RECEIPTS_BATCH_SECONDS)
+    enqueue(send_receipts, countdown=settings.RECEIPTS_BATCH_SECONDS, priority=RECEIPTS_PRIORITY)
 
 
 def _due(now) -> QuerySet[Donation]:
