@@ -139,7 +139,7 @@ else:
         }
     }
 # Without a shared cache each process has its own copy: bound how stale it can be.
-PROGRESS_CACHE_SECONDS = env_int("PROGRESS_CACHE_SECONDS", 3600 if REDIS_URL else 2)
+PROGRESS_CACHE_SECONDS = env_int("PROGRESS_CACHE_SECONDS", 3600 if REDIS_URL else 2, minimum=1)
 # Each web process also keeps a snapshot this long (0: off): spares the banner a Redis round trip.
 PROGRESS_LOCAL_SECONDS = env_int("PROGRESS_LOCAL_SECONDS", 1)
 

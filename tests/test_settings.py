@@ -20,7 +20,8 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("DEBUG", "maybe"), ("CONN_MAX_AGE", "soon"), ("SWEEP_AFTER_SECONDS", "-5"), ("DATABASE_URL", "nonsense://x")],
+    [("DEBUG", "maybe"), ("CONN_MAX_AGE", "soon"), ("SWEEP_AFTER_SECONDS", "-5"), ("DATABASE_URL", "nonsense://x"),
+     ("PROGRESS_CACHE_SECONDS", "0"), ("CELERY_DB_REUSE_MAX", "many"), ("RECEIPTS_BATCH_SECONDS", "-1")],
 )
 def test_a_bad_value_stops_the_process_naming_the_variable(name, value):
     result = load_settings(**{name: value})
