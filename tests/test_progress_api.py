@@ -234,3 +234,15 @@ def test_a_snapshot_left_behind_by_a_dead_worker_is_republished(client, campaign
     selectors.progress_local_forget()
     assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 300
     assert progress_lagging_refresh() == []
+
+
+def test_a_redis_outage_delays_the_banner_but_never_the_money(campaign, settings, django_capture_on_commit_callbacks):
+    from bench.harness import free_port
+    from campaigns.models import CampaignTotal
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.donation_record(campaign=campaign, source="manual", external_id="down", amount_minor=4200)
+    assert CampaignTotal.objects.get(campaign=campaign).total_minor == 4200
+    # This process still shows the new total (its own copy); other processes catch up when Redis is back.
+    assert selectors.campaign_progress(slug=campaign.slug)["total_minor"] == 4200
