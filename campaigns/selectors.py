@@ -26,7 +26,13 @@ _CURRENT_CACHE_SECONDS = 10
 
 
 def _progress_key(slug: str) -> str:
-    return f"progress:v2:{slug}"
+    return f"progress:v3:{slug}"
+
+
+def _version_key(key: str, campaign_id: int) -> str:
+    # Per campaign row, not per slug: a campaign deleted and created again under the same slug
+    # starts its versions from zero and must not be held back by the old one's.
+    return f"{key}:version:{campaign_id}"
 
 
 # A per-process copy of each snapshot for PROGRESS_LOCAL_SECONDS (default 1 s): at page-view
@@ -62,6 +68,7 @@ def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]
     version = total.version if total else 0
     updated = total.updated_at if total else campaign.updated_at
     return {
+        "campaign_id": campaign.pk,
         "slug": campaign.slug,
         "title": campaign.title,
         "currency": campaign.currency,
@@ -125,7 +132,7 @@ def progress_snapshot_of(total: CampaignTotal) -> dict[str, Any]:
 # edits alike), so one version is one content and an equal version may be written again.
 _STORE_IF_NOT_OLDER = """
 local current = tonumber(redis.call('GET', KEYS[2]) or '-1')
-if tonumber(ARGV[2]) < current then return 0 end
+if ARGV[6] ~= '1' and tonumber(ARGV[2]) < current then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 if ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
@@ -147,15 +154,16 @@ def _store_script(url: str):
     return redis_client(url).register_script(_STORE_IF_NOT_OLDER)
 
 
-def progress_cached_versions(slugs: list[str]) -> list[int | None]:
-    """The versions of these campaigns' cached snapshots (None: not cached), in one round trip."""
-    keys = [cache.make_and_validate_key(_progress_key(slug)) + ":version" for slug in slugs]
+def progress_cached_versions(campaigns: list[tuple[int, str]]) -> list[int | None]:
+    """The versions of these (campaign id, slug)s' cached snapshots (None: not cached), in one
+    round trip."""
+    keys = [_version_key(cache.make_and_validate_key(_progress_key(slug)), pk) for pk, slug in campaigns]
     return [None if value is None else int(value) for value in redis_client(settings.REDIS_URL).mget(keys)]
 
 
-def progress_store(snapshot: dict[str, Any], *, channel: str = "") -> bool:
-    """Cache a snapshot unless a newer version is cached; publish it on `channel` if stored.
-    Never raises: a cache outage only delays the banner. True when stored."""
+def progress_store(snapshot: dict[str, Any], *, channel: str = "", force: bool = False) -> bool:
+    """Cache a snapshot unless a newer version is cached (`force`: even then); publish it on
+    `channel` if stored. Never raises: a cache outage only delays the banner. True when stored."""
     slug = snapshot["slug"]
     try:
         if settings.REDIS_URL:
@@ -163,13 +171,14 @@ def progress_store(snapshot: dict[str, Any], *, channel: str = "") -> bool:
             # Django's Redis cache writes it (a pickle under its key), so cache.get reads it.
             key = cache.make_and_validate_key(_progress_key(slug))
             stored = _store_script(settings.REDIS_URL)(
-                keys=[key, key + ":version"],
+                keys=[key, _version_key(key, snapshot["campaign_id"])],
                 args=[
                     pickle.dumps(snapshot, pickle.HIGHEST_PROTOCOL),
                     snapshot["version"],
                     settings.PROGRESS_CACHE_SECONDS,
                     channel,
                     json.dumps(snapshot) if channel else "",
+                    "1" if force else "0",
                 ],
             )
         else:

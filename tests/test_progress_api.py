@@ -246,3 +246,30 @@ def test_a_redis_outage_delays_the_banner_but_never_the_money(campaign, settings
     assert CampaignTotal.objects.get(campaign=campaign).total_minor == 4200
     # This process still shows the new total (its own copy); other processes catch up when Redis is back.
     assert selectors.campaign_progress(slug=campaign.slug)["total_minor"] == 4200
+
+
+def test_a_database_restored_behind_the_cache_is_republished(client, campaign, django_capture_on_commit_callbacks):
+    """After a restore the counter's version goes back: the compare-and-set would refuse the real
+    figures until the cache expired, so beat's sweep forces them in."""
+    from campaigns.models import CampaignTotal
+    from campaigns.services.progress import progress_lagging_refresh
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(3):
+            ledger.donation_record(campaign=campaign, source="manual", external_id=f"r{i}", amount_minor=100)
+    CampaignTotal.objects.filter(campaign=campaign).update(total_minor=100, version=1)  # "restored"
+    assert progress_lagging_refresh() == ["test-campaign"]
+    selectors.progress_local_forget()
+    data = client.get("/api/campaigns/test-campaign/progress.json").json()
+    assert (data["total_minor"], data["version"]) == (100, 1)
+
+
+def test_a_campaign_created_again_under_the_same_slug_is_not_held_back(campaign, django_capture_on_commit_callbacks):
+    from campaigns.models import CampaignTotal
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for i in range(3):
+            ledger.donation_record(campaign=campaign, source="manual", external_id=f"s{i}", amount_minor=100)
+    fresh = selectors.progress_build(campaign_id=campaign.pk) | {"campaign_id": campaign.pk + 1000, "version": 1}
+    assert selectors.progress_store(fresh) is True  # another row, its own versions
+    assert CampaignTotal.objects.get(campaign=campaign).version > 1

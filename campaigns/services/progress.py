@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 PROGRESS_CHANNEL = "jauge:progress"
 
 
-def progress_publish(*, campaign_id: int, total: CampaignTotal | None = None) -> None:
+def progress_publish(*, campaign_id: int, total: CampaignTotal | None = None, force: bool = False) -> None:
     """After commit. Never raises: the money is committed; an outage only delays the banner.
 
     `total`: the counter row the transaction locked and saved. If its campaign was read through
@@ -32,13 +32,14 @@ def progress_publish(*, campaign_id: int, total: CampaignTotal | None = None) ->
         logger.exception("could not build the progress snapshot of campaign %s", campaign_id)
         return
     if snapshot is not None:
-        selectors.progress_store(snapshot, channel=f"{PROGRESS_CHANNEL}:{snapshot['slug']}")
+        selectors.progress_store(snapshot, channel=f"{PROGRESS_CHANNEL}:{snapshot['slug']}", force=force)
 
 
 def progress_lagging_refresh(*, changed_within: timedelta = timedelta(hours=2)) -> list[str]:
-    """Republish snapshots the cache holds at an older version than their counter: a worker
-    killed between its commit and its publish would otherwise leave a banner behind until the
-    next change. Beat runs it every 30 s; returns the slugs it refreshed."""
+    """Republish snapshots whose cached version is not their counter's: older (a worker killed
+    between its commit and its publish would otherwise leave a banner behind until the next
+    change) or newer (the database was restored from a backup: the compare-and-set would refuse
+    the real figures until the cache expired). Beat runs it every 30 s; returns the slugs."""
     if not settings.REDIS_URL:
         return []  # per-process caches expire within PROGRESS_CACHE_SECONDS (2 s) anyway
     recent = list(
@@ -48,12 +49,12 @@ def progress_lagging_refresh(*, changed_within: timedelta = timedelta(hours=2)) 
     )
     if not recent:
         return []
-    cached = selectors.progress_cached_versions([slug for _, slug, _ in recent])
+    cached = selectors.progress_cached_versions([(campaign_id, slug) for campaign_id, slug, _ in recent])
     refreshed = []
     for (campaign_id, slug, version), cached_version in zip(recent, cached, strict=True):
-        if cached_version is not None and cached_version < version:
-            progress_publish(campaign_id=campaign_id)
+        if cached_version is not None and cached_version != version:
+            progress_publish(campaign_id=campaign_id, force=cached_version > version)
             refreshed.append(slug)
     if refreshed:
-        logger.warning("progress snapshots behind their counter, republished: %s", ", ".join(refreshed))
+        logger.warning("progress snapshots not at their counter's version, republished: %s", ", ".join(refreshed))
     return refreshed
