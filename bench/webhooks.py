@@ -76,6 +76,7 @@ def run(
     prefetch: int | None = None,
     workers: int = 1,
 ) -> dict[str, float]:
+    probe_before = cpu_probe_ms()
     rng = random.Random(7)
     unique = [_body(i, email) for i in range(donations)]
     expected_total = sum(500 + (i % 50) * 100 for i in range(donations))
@@ -167,10 +168,21 @@ def run(
         "load_generator_cpu_ms_per_delivery": round(sender_cpu * 1000 / len(deliveries), 1),
         # Includes this bench's own processes (senders, gunicorn, worker, PostgreSQL backends).
         "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_probe_ms_before_after": (probe_before, cpu_probe_ms()),
         # What two otherwise idle cores could sustain at that CPU cost (the load generator aside).
         "estimated_donations_per_second_on_2_idle_cores": round(2000 / sum(cpu.values()) * donations / 1000, 1),
     }
     return figures
+
+
+def cpu_probe_ms() -> float:
+    """CPU time of a fixed pure-Python loop: on a shared VM whose speed drifts, this says how fast
+    the machine was during a run (lower is faster), so runs can be compared."""
+    started = time.process_time()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i
+    return round((time.process_time() - started) * 1000, 1)
 
 
 def _exact(figures: dict) -> bool:
@@ -205,7 +217,8 @@ def main() -> int:
             rounds[email].append(figures)
             print(f"  round: {'with' if email else 'without'} receipts, "
                   f"{figures['end_to_end_donations_per_second']} donations/s, "
-                  f"exact {'yes' if _exact(figures) else 'NO'}, cpu ms/donation {figures['cpu_ms_per_donation']}",
+                  f"exact {'yes' if _exact(figures) else 'NO'}, cpu ms/donation {figures['cpu_ms_per_donation']}, "
+                  f"cpu probe ms {figures['cpu_probe_ms_before_after']}",
                   flush=True)
     print(f"== webhooks end to end (PostgreSQL + Redis, gunicorn 2 sync workers, {args.workers} Celery worker(s)) ==")
     ok = all(_exact(figures) for runs in rounds.values() for figures in runs)
