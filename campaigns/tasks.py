@@ -81,10 +81,11 @@ def send_receipts() -> None:
 
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
 def send_receipt(donation_id: int) -> None:
-    """One donation's receipt (kept for messages queued before receipts were batched)."""
+    """Kept for messages queued before receipts were batched: sends every receipt due, that
+    donation's included."""
     from campaigns.services import receipts
 
-    receipts.receipt_send(donation_id=donation_id)
+    receipts.receipts_send_due()
 
 
 @shared_task(acks_late=True)

@@ -203,20 +203,23 @@ def test_a_campaign_edit_bumps_the_version_so_the_banner_follows_it(
     assert after["title"] == "Campagne renommée" and after["version"] > before["version"]
 
 
-def test_a_webhook_publishes_its_snapshot_from_the_rows_it_locked(campaign, django_assert_num_queries):
+def test_a_webhook_publishes_its_snapshot_from_the_rows_it_locked(
+    client, campaign, django_capture_on_commit_callbacks, django_assert_num_queries
+):
     """The hot path reads the campaign under the counter's lock, so after commit the snapshot
     is built from memory: no query, one Redis round trip."""
-    from django.db import transaction
+    from campaigns.models import PaymentEvent
+    from campaigns.services import intake
+    from tests.conftest import post_webhook, webhook_body
 
-    from campaigns.services.progress import progress_publish
-
-    with transaction.atomic():
-        total = ledger.total_lock_by_slug(slug=campaign.slug)
-        total.total_minor += 700
-        total.version += 1
-        total.save()
+    no_receipt = {"name": "Marie", "email": "", "anonymous": False}
+    post_webhook(client, webhook_body(event_id="evt_mem", donation_id="don_mem", amount_minor=700, donor=no_receipt))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        intake.payment_event_process(event_id=PaymentEvent.objects.get(event_id="evt_mem").pk)
     with django_assert_num_queries(0):
-        progress_publish(campaign_id=campaign.pk, total=total)
+        for callback in callbacks:
+            callback()
+    selectors.progress_local_forget()
     assert selectors.campaign_progress(slug=campaign.slug)["total_minor"] == 700
 
 

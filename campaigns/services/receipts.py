@@ -125,23 +125,3 @@ def _receipt_message(donation: Donation) -> EmailMessage:
         subject = render_to_string("emails/receipt_subject.txt", context).strip()
         body = render_to_string("emails/receipt.txt", context)
     return EmailMessage(subject=subject, body=body, to=[donation.donor_email])
-
-
-def receipt_send(*, donation_id: int) -> bool:
-    """Send one donation's receipt unless it was sent already; True when this call sent it."""
-    donation = Donation.objects.select_related("campaign").get(pk=donation_id)
-    if donation.status != Donation.Status.CONFIRMED or not receipt_wanted(donation):
-        return False
-    claimed_at = timezone.now()
-    claimed = Donation.objects.filter(
-        pk=donation_id, receipt_sent_at__isnull=True, status=Donation.Status.CONFIRMED
-    ).update(receipt_sent_at=claimed_at)
-    if not claimed:
-        return False
-    try:
-        _receipt_message(donation).send()
-    except Exception:
-        Donation.objects.filter(pk=donation_id, receipt_sent_at=claimed_at).update(receipt_sent_at=None)
-        raise
-    logger.info("receipt sent for donation %s", donation)
-    return True

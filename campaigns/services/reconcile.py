@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Donation, LedgerEntry
 from campaigns.services import ledger
@@ -45,17 +46,15 @@ def totals_compute(*, campaign_id: int) -> dict[str, int]:
 
 
 def _balance_drifts(*, campaign_id: int) -> dict[int, tuple[int, int]]:
-    """Donations whose stored balance is not the sum of their ledger entries: {pk: (stored, ledger)}."""
-    sums = dict(
-        LedgerEntry.objects.filter(campaign_id=campaign_id)
-        .values("donation_id")
-        .annotate(net=Sum("delta_minor"))
-        .values_list("donation_id", "net")
+    """Donations whose stored balance is not the sum of their ledger entries: {pk: (stored, ledger)}.
+    One grouped query, compared in the database (a campaign may hold a million donations)."""
+    rows = (
+        Donation.objects.filter(campaign_id=campaign_id)
+        .annotate(net=Coalesce(Sum("ledger__delta_minor"), 0))
+        .exclude(balance_minor=F("net"))
+        .values_list("pk", "balance_minor", "net")
     )
-    stored = Donation.objects.filter(campaign_id=campaign_id).filter(
-        Q(pk__in=list(sums)) | ~Q(balance_minor=0)
-    ).values_list("pk", "balance_minor")
-    return {pk: (balance, sums.get(pk, 0)) for pk, balance in stored if balance != sums.get(pk, 0)}
+    return {pk: (balance, net) for pk, balance, net in rows}
 
 
 def campaign_reconcile(*, campaign: Campaign, fix: bool = False) -> list[Drift]:
