@@ -1,7 +1,9 @@
 """Thin Celery tasks: ids in, a service call, retries declared on the decorator.
 
-Celery is a trigger, not the source of truth: every task's input is in the database, and
-the sweeper re-enqueues what a dead broker or a killed worker lost.
+Celery is a trigger, not the source of truth: every task's input is in the database, and the
+sweeper re-enqueues what a dead broker or a killed worker lost. Services send these tasks by
+name through `campaigns.queue` (they never import this module); every task's base is
+`queue.AfterCommitTask` (config/celery.py).
 """
 
 from __future__ import annotations
@@ -12,84 +14,45 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from campaigns.services import intake, pledges, progress, receipts, reconcile
+
 logger = logging.getLogger(__name__)
-
-
-def enqueue(task, *args, **options) -> bool:
-    """Send a task without ever blocking or raising: with the broker down, log and move on
-    (the stored row stays unprocessed and the sweeper sends it again)."""
-    try:
-        task.apply_async(args=args, retry=False, **options)
-    except Exception as exc:
-        logger.warning("broker unavailable, %s%r left for the sweeper: %s", task.name, args, exc)
-        return False
-    return True
-
-
-def enqueue_event(event_id: int) -> bool:
-    return enqueue(process_payment_event, event_id)
 
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
 def process_payment_event(event_id: int) -> None:
-    from campaigns.services import intake
-
     intake.payment_event_process(event_id=event_id)
 
 
 @shared_task(acks_late=True)
 def sweep_unprocessed() -> None:
-    from campaigns.services import intake
-
     intake.unprocessed_events_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
 
 
 @shared_task(acks_late=True)
 def refresh_lagging_progress() -> None:
-    from campaigns.services import progress
-
     progress.progress_lagging_refresh()
 
 
 @shared_task(acks_late=True)
 def reconcile_totals() -> None:
     """Periodic check: log drift; repairs are an operator's decision (`reconcile --fix`)."""
-    from campaigns.services import reconcile
-
     for drift in reconcile.totals_reconcile(fix=False):
         logger.error("ledger drift: %s", drift)
-
-
-# --- Donations: sandbox checkout, receipts, pledge expiry ------------------------------------
 
 
 # requests' errors are OSErrors: a web process that is down or restarting is retried.
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=8)
 def sandbox_webhook_send(donation_id: int, decision: str) -> None:
-    from campaigns.services import pledges
-
     pledges.sandbox_webhook_send(donation_id=donation_id, decision=decision)
 
 
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
 def send_receipts() -> None:
     """Every receipt due, in batches (scheduled by confirmations, and by beat as a safety net)."""
-    from campaigns.services import receipts
-
-    receipts.receipts_send_due()
-
-
-@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
-def send_receipt(donation_id: int) -> None:
-    """Kept for messages queued before receipts were batched: sends every receipt due, that
-    donation's included."""
-    from campaigns.services import receipts
-
     receipts.receipts_send_due()
 
 
 @shared_task(acks_late=True)
 def expire_pledges() -> None:
-    from campaigns.services import pledges
-
     pledges.pledges_expire()

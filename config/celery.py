@@ -5,7 +5,8 @@ from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("jauge")
+# Every task waits for the commit and never blocks on the broker (campaigns/queue.py).
+app = Celery("jauge", task_cls="campaigns.queue:AfterCommitTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

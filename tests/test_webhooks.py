@@ -232,8 +232,6 @@ def test_a_success_with_no_refund_waiting_does_not_look_for_one(client, campaign
 
 
 def test_sweeper_resends_only_events_still_received_after_the_delay(client, campaign, monkeypatch):
-    import campaigns.tasks
-
     for i in range(3):
         post_webhook(client, webhook_body(event_id=f"evt_sw{i}", donation_id=f"don_sw{i}"))
     old, processed_old, fresh = PaymentEvent.objects.order_by("pk")
@@ -242,7 +240,7 @@ def test_sweeper_resends_only_events_still_received_after_the_delay(client, camp
     )
     intake.payment_event_process(event_id=processed_old.pk)
     sent = []
-    monkeypatch.setattr(campaigns.tasks, "enqueue_event", sent.append)
+    monkeypatch.setattr("campaigns.queue.send", lambda name, event_id: sent.append(event_id))
     assert intake.unprocessed_events_sweep(older_than_seconds=60) == [old.pk]
     assert sent == [old.pk]
     assert fresh.pk not in sent

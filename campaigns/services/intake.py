@@ -14,6 +14,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from campaigns import queue
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
 from campaigns.providers import get_provider
 from campaigns.providers.base import (
@@ -36,8 +37,6 @@ def payment_event_receive(
 ) -> bool:
     """Commit the raw event (idempotent on provider + event id) and enqueue its processing.
     False when this event was stored already (a provider's re-delivery): nothing is done."""
-    from campaigns.tasks import enqueue_event
-
     try:
         with transaction.atomic():
             stored = PaymentEvent.objects.create(
@@ -53,7 +52,7 @@ def payment_event_receive(
         if PaymentEvent.objects.filter(provider=provider, event_id=event.event_id).exists():
             return False
         raise
-    transaction.on_commit(lambda: enqueue_event(stored.pk))
+    queue.send("process_payment_event", stored.pk)
     return True
 
 
@@ -279,21 +278,17 @@ def payment_event_process(*, event_id: int) -> PaymentEvent:
 
 def payment_event_retry(*, event_id: int) -> PaymentEvent:
     """An editor's retry of a failed event: back to `received`, then enqueued."""
-    from campaigns.tasks import enqueue_event
-
     with transaction.atomic():
         updated = PaymentEvent.objects.filter(pk=event_id, status=PaymentEvent.Status.FAILED).update(
             status=PaymentEvent.Status.RECEIVED, last_error=""
         )
         if updated:
-            transaction.on_commit(lambda: enqueue_event(event_id))
+            queue.send("process_payment_event", event_id)
     return PaymentEvent.objects.get(pk=event_id)
 
 
 def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
     """Re-enqueue events still `received` after a while: the broker lost them, or a worker died."""
-    from campaigns.tasks import enqueue_event
-
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(
         PaymentEvent.objects.filter(status=PaymentEvent.Status.RECEIVED, received_at__lt=cutoff)
@@ -301,7 +296,7 @@ def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
         .values_list("pk", flat=True)[:5000]
     )
     for event_id in ids:
-        enqueue_event(event_id)
+        queue.send("process_payment_event", event_id)
     if ids:
         logger.info("sweeper re-enqueued %d unprocessed payment events", len(ids))
     return ids

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry
+from campaigns.services import progress, receipts
 
 # Pledges from these sources are promised money shown as "pending" until they are matched.
 PENDING_SOURCES = frozenset({Donation.Source.BANK})
@@ -270,10 +271,8 @@ def donation_confirm_locked(*, total: CampaignTotal, donation: Donation, at: dat
 
 def _receipt_on_commit(donation: Donation) -> None:
     """Every confirmation path (webhooks, statement matching) ends here: the receipt follows."""
-    from campaigns.services.receipts import receipt_wanted, receipts_schedule
-
-    if receipt_wanted(donation):
-        _on_commit_once(("receipts",), receipts_schedule)
+    if receipts.receipt_wanted(donation):
+        _on_commit_once(("receipts",), receipts.receipts_schedule)
 
 
 def donation_refund(
@@ -348,9 +347,7 @@ def donation_record(
 
 def progress_changed(*, campaign_id: int, total: CampaignTotal | None = None) -> None:
     """After commit: refresh the cached progress snapshot and tell live listeners."""
-    from campaigns.services.progress import progress_publish
-
-    progress_publish(campaign_id=campaign_id, total=total)
+    progress.progress_publish(campaign_id=campaign_id, total=total)
 
 
 def donation_correct(*, donation_id: int, delta_minor: int, note: str) -> LedgerEntry:

@@ -14,9 +14,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns import queue
 from campaigns.models import Campaign, Donation
+from campaigns.providers.sandbox import DECISIONS, sandbox_event_body
 from campaigns.services import ledger
 from campaigns.services.references import reference_generate
+from campaigns.signing import SIGNATURE_HEADER, sign
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +107,6 @@ def pledges_expire(*, now: datetime | None = None) -> int:
 
 def sandbox_decision_submit(*, donation_id: int, decision: str) -> bool:
     """The reader clicked confirm/decline on the sandbox checkout: send the webhook from a worker."""
-    from campaigns.providers.sandbox import DECISIONS
-    from campaigns.tasks import enqueue, sandbox_webhook_send
-
     if decision not in DECISIONS:
         raise PledgeError(f"unknown decision {decision!r}")
     donation = Donation.objects.get(pk=donation_id)
@@ -114,7 +114,8 @@ def sandbox_decision_submit(*, donation_id: int, decision: str) -> bool:
         raise PledgeError(f"pledge {donation.reference} is not a sandbox pledge")
     if donation.status != Donation.Status.PENDING:
         return False
-    return enqueue(sandbox_webhook_send, donation_id, decision)
+    queue.send("sandbox_webhook_send", donation_id, decision)
+    return True
 
 
 def sandbox_webhook_send(*, donation_id: int, decision: str) -> int:
@@ -122,9 +123,6 @@ def sandbox_webhook_send(*, donation_id: int, decision: str) -> int:
 
     Raises on a network error or a 5xx so the task retries; 200 (already stored) is success.
     """
-    from campaigns.providers.sandbox import sandbox_event_body
-    from campaigns.signing import SIGNATURE_HEADER, sign
-
     donation = Donation.objects.select_related("campaign").get(pk=donation_id)
     body = sandbox_event_body(donation=donation, decision=decision)
     response = requests.post(
