@@ -20,7 +20,7 @@ WEBHOOK_SECRET = "test-webhook-secret"
 def _clean_cache():
     # Our own key prefix only: never flush the shared server.
     yield
-    from campaigns.selectors import progress_local_forget
+    from campaigns.progress_cache import progress_local_forget
 
     progress_local_forget()
     cache.clear() if cache.__class__.__name__ == "LocMemCache" else _delete_own_keys()

@@ -17,9 +17,9 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import CampaignTotal, Donation, LedgerEntry
+from campaigns.selectors.dashboard import dashboard_data
 from campaigns.services import ledger
 from campaigns.services.campaigns import campaign_upsert
-from campaigns.services.dashboard import dashboard_data
 from campaigns.services.reconcile import totals_compute
 from tests.staff_world import staff_world
 

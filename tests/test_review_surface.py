@@ -43,7 +43,7 @@ def test_progress_json_for_current_with_no_live_campaign_has_an_etag_answers_304
 
 
 def test_a_campaign_starting_changes_the_etag_of_an_empty_current(client, db, django_capture_on_commit_callbacks):
-    from campaigns import selectors
+    from campaigns import progress_cache
 
     etag = client.get(CURRENT_JSON)["ETag"]
     now = timezone.now()
@@ -51,7 +51,7 @@ def test_a_campaign_starting_changes_the_etag_of_an_empty_current(client, db, dj
         campaign_upsert(slug="ete", defaults={
             "title": "Été", "goal_minor": 5000, "starts_at": now - timedelta(days=1),
             "ends_at": now + timedelta(days=2), "status": Campaign.Status.ACTIVE})
-    selectors.campaign_current_forget()
+    progress_cache.current_slug_forget()
     response = client.get(CURRENT_JSON, headers={"If-None-Match": etag})
     assert response.status_code == 200
     assert response.json()["slug"] == "ete"

@@ -8,9 +8,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns import selectors
+from campaigns import progress_cache
 from campaigns.models import Campaign, CampaignTotal
-from campaigns.services.ledger import progress_changed
+from campaigns.services.progress import progress_publish
 
 
 def campaign_changed(*, campaign_id: int) -> None:
@@ -21,8 +21,8 @@ def campaign_changed(*, campaign_id: int) -> None:
     CampaignTotal.objects.filter(campaign_id=campaign_id).update(version=F("version") + 1, updated_at=timezone.now())
 
     def publish() -> None:
-        selectors.campaign_current_forget()
-        progress_changed(campaign_id=campaign_id)
+        progress_cache.current_slug_forget()
+        progress_publish(campaign_id=campaign_id)
 
     transaction.on_commit(publish)
 

@@ -1,6 +1,6 @@
 """Template helpers: money and progress formatted by Babel for a locale, banner theming.
 
-Everything here works from a cached progress snapshot (selectors.campaign_progress): no database.
+Everything here works from a cached progress snapshot (selectors.progress.campaign_progress): no database.
 """
 
 from __future__ import annotations

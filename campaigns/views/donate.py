@@ -24,12 +24,14 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.core import is_ratelimited
 
-from campaigns import money, selectors
+from campaigns import money
 from campaigns.forms import HONEYPOT_FIELD, DonationForm
 from campaigns.models import Campaign, Donation
 from campaigns.providers import PROVIDERS
 from campaigns.providers.bank_transfer import bank_details, epc_qr_svg
 from campaigns.providers.checkout import CheckoutUnavailable
+from campaigns.selectors import progress as selectors
+from campaigns.selectors.donations import campaign_donor_wall, campaign_monthly_summary
 from campaigns.services import pledges
 from campaigns.services.references import InvalidReference, reference_normalize
 from campaigns.templatetags.jauge import progress_context
@@ -86,7 +88,6 @@ def closed_reason(campaign: Campaign) -> str:
 
 def page_context(campaign: Campaign, lang: str, form: DonationForm | None = None) -> dict:
     """Everything /c/<slug>/ shows (also used to re-render the page around a form with errors)."""
-    from campaigns.selectors_donations import campaign_donor_wall, campaign_monthly_summary
 
     progress = _progress(campaign, lang)
     version = progress.get("version", 0)

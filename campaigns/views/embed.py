@@ -27,7 +27,7 @@ from django.utils.text import Truncator
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaigns import selectors
+from campaigns.selectors import progress as selectors
 from campaigns.templatetags.jauge import (
     appeal_html,
     banner_style,
