@@ -11,8 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation
-from campaigns.services import ledger, pledges
+from campaigns.services import pledges
 from campaigns.services.references import is_valid_code
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -308,7 +309,7 @@ def test_thank_you_page_shows_status_and_share_links(client, open_campaign):
     html = client.get(f"/c/test-campaign/merci/{donation.reference}/").content.decode()
     assert "Paiement en cours de confirmation" in html and 'hx-trigger="every 2s' in html
     assert "facebook.com/sharer" in html and "mailto:" in html
-    ledger.donation_confirm(donation_id=donation.pk)
+    factories.confirm(donation.pk)
     html = client.get(f"/c/test-campaign/merci/{donation.reference.lower()}/statut/").content.decode()
     assert "votre don compte dans le total" in html and "hx-trigger" not in html
     assert client.get("/c/test-campaign/merci/JG-AAAAAAA/").status_code == 404
@@ -316,7 +317,7 @@ def test_thank_you_page_shows_status_and_share_links(client, open_campaign):
 
 def test_a_declined_pledge_says_nothing_was_charged_and_offers_to_give_again(client, open_campaign):
     donation = pledges.pledge_create(campaign=open_campaign, provider="sandbox", amount_minor=2500)
-    ledger.donation_fail(donation_id=donation.pk)
+    factories.fail(donation.pk)
     page = text(client.get(f"/c/test-campaign/merci/{donation.reference}/?lang=en"))
     assert "The payment did not go through: nothing was charged or counted." in page
     assert "Give again" in page and 'href="/c/test-campaign/?lang=en"' in page
@@ -353,7 +354,7 @@ def test_donor_wall_shows_first_names_or_anonyme_and_amounts_only_when_agreed(cl
     hidden = pledges.pledge_create(campaign=open_campaign, provider="sandbox", amount_minor=3100,
                                    donor_name="Pierre Curie", anonymous=True, message="Bravo")
     for pledge in (shown, hidden):
-        ledger.donation_confirm(donation_id=pledge.pk)
+        factories.confirm(pledge.pk)
     html = client.get("/c/test-campaign/").content.decode()
     wall = html[html.index("donor-wall"):]
     assert "Marie" in wall and "Curie" not in wall and "42,00\xa0€" in wall and "Courage" in wall
@@ -365,7 +366,7 @@ def test_page_says_how_much_comes_from_monthly_donors(client, open_campaign):
                                     frequency=Donation.Frequency.MONTHLY, donor_email="a@example.org")
     once = pledges.pledge_create(campaign=open_campaign, provider="sandbox", amount_minor=9900)
     for pledge in (monthly, once):
-        ledger.donation_confirm(donation_id=pledge.pk)
+        factories.confirm(pledge.pk)
     html = text(client.get("/c/test-campaign/"))
     assert "15,00\xa0€ viennent d'1 donateur mensuel." in html
 

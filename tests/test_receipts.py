@@ -12,8 +12,9 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.utils import timezone
 
 from campaigns.models import Donation
-from campaigns.services import ledger, pledges, receipts
+from campaigns.services import pledges, receipts
 from campaigns.tasks import send_receipts
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 def confirmed(campaign) -> Donation:
     donation = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500,
                                      donor_name="Marie Curie", donor_email="marie@example.org")
-    return ledger.donation_confirm(donation_id=donation.pk)
+    return factories.confirm(donation.pk)
 
 
 def test_receipt_is_sent_once_when_its_task_runs_twice(confirmed):
@@ -49,7 +50,7 @@ def test_no_receipt_before_confirmation_or_without_an_address(campaign):
     pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500,  # pending
                                     donor_email="a@example.org")
     silent = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500)
-    ledger.donation_confirm(donation_id=silent.pk)
+    factories.confirm(silent.pk)
     assert receipts.receipts_send_due() == 0
     assert mail.outbox == []
 
@@ -69,7 +70,7 @@ def test_confirmation_enqueues_the_receipt_on_commit(campaign, django_capture_on
     donation = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500,
                                      donor_email="marie@example.org")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        ledger.donation_confirm(donation_id=donation.pk)
+        factories.confirm(donation.pk)
     # The receipt's callback is one of them; run them all as a commit would (eager for the test).
     from django.test import override_settings
 
@@ -98,7 +99,7 @@ def _confirmed(campaign, n: int, **fields) -> list[Donation]:
     for i in range(n):
         pledge = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=1000 + i,
                                        donor_email=f"donor{i}@example.org", **fields)
-        donations.append(ledger.donation_confirm(donation_id=pledge.pk))
+        donations.append(factories.confirm(pledge.pk))
     return donations
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from campaigns.models import CampaignTotal, Donation, PaymentEvent
 from campaigns.services import intake, ledger, pledges
 from campaigns.services.reconcile import campaign_reconcile
+from tests import factories
 from tests.conftest import post_webhook, webhook_body
 from tests.test_stripe import WEBHOOK_SECRET, post_stripe, session_completed, stripe_event
 
@@ -36,7 +37,7 @@ def _record(campaign, external_id: str, amount_minor: int, email: str) -> Donati
 
 def test_a_donor_whose_only_gift_was_corrected_to_zero_counts_again_when_giving_anew(campaign):
     first = _record(campaign, "cheque:1", 2000, "marie@example.org")
-    ledger.donation_correct(donation_id=first.pk, delta_minor=-2000, note="cheque bounced")
+    factories.correct(first.pk, delta_minor=-2000, note="cheque bounced")
     assert _counter(campaign).donor_count == 0
 
     _record(campaign, "cheque:2", 3000, "marie@example.org")
@@ -48,8 +49,8 @@ def test_a_donor_whose_only_gift_was_corrected_to_zero_counts_again_when_giving_
 
 def test_a_refunded_gift_brought_back_by_a_correction_keeps_its_donor_counted_once(campaign):
     first = _record(campaign, "cheque:1", 2000, "marie@example.org")
-    ledger.donation_refund(donation_id=first.pk)
-    ledger.donation_correct(donation_id=first.pk, delta_minor=500, note="refund partly reversed")
+    factories.refund(first.pk)
+    factories.correct(first.pk, delta_minor=500, note="refund partly reversed")
     _record(campaign, "cheque:2", 3000, "marie@example.org")
 
     counter = _counter(campaign)
@@ -81,9 +82,9 @@ def test_a_stripe_refund_delivered_before_its_checkout_applies_once_the_checkout
 
 def test_a_full_refund_after_a_fee_correction_refunds_what_the_ledger_holds(campaign):
     donation = _record(campaign, "transfer:1", 2000, "marie@example.org")
-    ledger.donation_correct(donation_id=donation.pk, delta_minor=-500, note="bank fee")
+    factories.correct(donation.pk, delta_minor=-500, note="bank fee")
 
-    assert ledger.donation_refund(donation_id=donation.pk) == 1500
+    assert factories.refund(donation.pk) == 1500
 
     donation.refresh_from_db()
     assert donation.status == Donation.Status.REFUNDED
@@ -97,7 +98,7 @@ def test_a_provider_refund_of_a_fee_corrected_gift_is_applied_not_failed(client,
     post_webhook(client, webhook_body(event_id="evt_ok", donation_id="don_1", amount_minor=2000))
     _process_all()
     donation = Donation.objects.get(external_id="don_1")
-    ledger.donation_correct(donation_id=donation.pk, delta_minor=-300, note="bank fee")
+    factories.correct(donation.pk, delta_minor=-300, note="bank fee")
     post_webhook(client, webhook_body(event_id="evt_rf", type="donation.refunded", donation_id="don_1",
                                       amount_minor=2000))
     _process_all()
@@ -220,10 +221,9 @@ def test_an_erasure_during_a_gift_of_the_same_donor_leaves_no_donor_drift(transa
     with transaction.atomic():
         # A worker is recording the same donor's second gift: its donor check has run.
         total = ledger.total_lock(campaign_id=campaign.pk)
-        ledger.donation_insert_confirmed_locked(
-            total=total, campaign=campaign, amount_minor=3000, at=timezone.now(),
-            source=Donation.Source.GENERIC, external_id="don_2", currency="EUR", donor_email="marie@example.org",
-        )
+        gift = ledger.donation_new(campaign=campaign, amount_minor=3000, source=Donation.Source.GENERIC,
+                                   external_id="don_2", currency="EUR", donor_email="marie@example.org")
+        ledger.donation_confirm(total=total, donation=gift, at=timezone.now())
         eraser.start_and_wait_until_blocked_or_done()
     eraser.thread.join()
 

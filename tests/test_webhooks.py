@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from campaigns import progress_cache
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
 from campaigns.services import intake
 from campaigns.services.campaigns import campaign_upsert
@@ -220,6 +221,27 @@ def test_refund_before_success_waits_then_applies(client, campaign):
     assert refund.status == PaymentEvent.Status.PROCESSED
     assert _total(campaign) == 2000
     assert CampaignTotal.objects.get(campaign=campaign).deferred_events == 0
+
+
+def test_refund_before_success_then_the_cached_snapshot_equals_the_counter_row(
+    client, campaign, django_capture_on_commit_callbacks
+):
+    """The success and the refund that waited for it commit together: what the banner shows after
+    that commit is the counter as committed, not the total between the two."""
+    post_webhook(client, webhook_body(event_id="evt_r", type="donation.refunded", donation_id="don_9",
+                                      amount_minor=1000))
+    post_webhook(client, webhook_body(event_id="evt_s", donation_id="don_9", amount_minor=3000))
+    intake.payment_event_process(event_id=PaymentEvent.objects.get(event_id="evt_r").pk)
+    progress_cache.progress_local_forget()
+    with django_capture_on_commit_callbacks(execute=True):
+        intake.payment_event_process(event_id=PaymentEvent.objects.get(event_id="evt_s").pk)
+    counter = CampaignTotal.objects.get(campaign=campaign)
+    progress_cache.progress_local_forget()  # what another process reads: the shared cache
+    cached = progress_cache.snapshot_get(campaign.slug)
+    assert counter.total_minor == 2000
+    assert (cached["total_minor"], cached["donations"], cached["version"]) == (
+        counter.total_minor, counter.donation_count, counter.version
+    )
 
 
 def test_a_success_with_no_refund_waiting_does_not_look_for_one(client, campaign):

@@ -116,7 +116,8 @@ def _pledge_settle(
                 f"the transfer ({amount_minor}) differs from pledge {reference} ({pledge.amount_minor}): "
                 "enter it as a separate gift without the reference"
             )
-        donation = ledger.donation_confirm(donation_id=pledge.pk, at=received_at)
+        total, pledge = ledger.donation_lock(donation_id=pledge.pk)
+        donation = ledger.donation_confirm(total=total, donation=pledge, at=received_at)
         audit_record(
             actor=actor,
             action=AuditLog.Action.MANUAL_ENTRY,
@@ -136,13 +137,13 @@ def donation_staff_refund(
     """Refund all (amount None) or part of a donation; returns the amount refunded."""
     reason = require_reason(reason)
     with transaction.atomic():
-        applied = ledger.donation_refund(donation_id=donation_id, amount_minor=amount_minor, note=reason[:500])
+        total, donation = ledger.donation_lock(donation_id=donation_id)
+        applied = ledger.donation_refund(total=total, donation=donation, amount_minor=amount_minor, note=reason[:500])
         if applied == 0:
             raise ledger.LedgerError("nothing left to refund on this donation")
         if amount_minor is not None and applied < amount_minor:
             # Rolls the capped refund back: staff asked for more than is left, tell them.
             raise ledger.LedgerError(f"only {applied} is left to refund on this donation")
-        donation = Donation.objects.get(pk=donation_id)
         audit_record(
             actor=actor,
             action=AuditLog.Action.REFUND,
@@ -160,8 +161,8 @@ def donation_staff_correct(*, actor: AbstractBaseUser, donation_id: int, delta_m
     """Append a correction (positive or negative) to a confirmed donation."""
     reason = require_reason(reason)
     with transaction.atomic():
-        entry = ledger.donation_correct(donation_id=donation_id, delta_minor=delta_minor, note=reason[:500])
-        donation = Donation.objects.get(pk=donation_id)
+        total, donation = ledger.donation_lock(donation_id=donation_id)
+        entry = ledger.donation_correct(total=total, donation=donation, delta_minor=delta_minor, note=reason[:500])
         audit_record(
             actor=actor,
             action=AuditLog.Action.CORRECTION,

@@ -10,8 +10,6 @@ import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from campaigns import queue
@@ -72,10 +70,9 @@ def _apply_succeeded(
     donation = _find_donation(source, parsed, lock=True)
     at = parsed.occurred_at or timezone.now()
     if donation is None:
-        event.donation = ledger.donation_insert_confirmed_locked(
-            total=total,
+        # A gift Jauge had not seen (no pledge): inserted confirmed, one statement.
+        donation = ledger.donation_new(
             campaign=campaign,
-            at=at,
             source=source,
             external_id=parsed.donation_external_id,
             amount_minor=parsed.amount_minor,
@@ -86,19 +83,22 @@ def _apply_succeeded(
             occurred_at=parsed.occurred_at,
             frequency=parsed.extra.get("frequency", Donation.Frequency.ONCE),
         )
-        _apply_deferred_refunds(total, event.provider, event.donation, parsed.donation_external_id)
-        return PaymentEvent.Status.PROCESSED
-    if donation.campaign_id != campaign.pk:
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
-    elif (donation.amount_minor, donation.currency) != (parsed.amount_minor, parsed.currency):
-        raise EventError(
-            f"amount mismatch: event says {parsed.amount_minor} {parsed.currency}, "
-            f"donation {donation} expects {donation.amount_minor} {donation.currency}"
-        )
-    event.donation = donation
-    ledger.donation_confirm_locked(total=total, donation=donation, at=at)
+    else:
+        _same_campaign(donation, campaign)
+        if (donation.amount_minor, donation.currency) != (parsed.amount_minor, parsed.currency):
+            raise EventError(
+                f"amount mismatch: event says {parsed.amount_minor} {parsed.currency}, "
+                f"donation {donation} expects {donation.amount_minor} {donation.currency}"
+            )
+    event.donation = ledger.donation_confirm(total=total, donation=donation, at=at)
     _apply_deferred_refunds(total, event.provider, donation, parsed.donation_external_id)
     return PaymentEvent.Status.PROCESSED
+
+
+def _same_campaign(donation: Donation, campaign: Campaign) -> None:
+    # Applying it would move money of a campaign whose counter this transaction does not hold.
+    if donation.campaign_id != campaign.pk:
+        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
 
 
 def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donation, event_external_id: str) -> None:
@@ -117,7 +117,7 @@ def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donat
     applied = 0
     for refund_event in deferred.order_by("received_at", "pk"):
         parsed = handler.parse(refund_event.body.encode())
-        _refund_once(donation, parsed, refund_event.event_id)
+        _refund_once(total, donation, parsed, refund_event.event_id)
         refund_event.status = PaymentEvent.Status.PROCESSED
         refund_event.processed_at = timezone.now()
         refund_event.donation = donation
@@ -125,25 +125,22 @@ def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donat
         refund_event.save(update_fields=["status", "processed_at", "donation", "last_error"])
         applied += 1
     if applied:
-        # An UPDATE, not total.save(): each refund above saved the counter through its own copy.
-        CampaignTotal.objects.filter(pk=total.pk).update(
-            deferred_events=Greatest(F("deferred_events") - applied, 0)
-        )
+        total.deferred_events = max(0, total.deferred_events - applied)
+        total.save(update_fields=["deferred_events"])
 
 
 def _apply_refunded(
     event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
 ) -> str:
-    donation = _find_donation(source, parsed)
-    if donation is None or donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
+    donation = _find_donation(source, parsed, lock=True)
+    if donation is None or donation.status not in ledger.COUNTED_STATUSES:
         event.last_error = "waiting for the donation's success event"
         total.deferred_events += 1
         total.save(update_fields=["deferred_events"])
         return PaymentEvent.Status.DEFERRED
-    if donation.campaign_id != campaign.pk:
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
+    _same_campaign(donation, campaign)
     event.donation = donation
-    applied = _refund_once(donation, parsed, event.event_id)
+    applied = _refund_once(total, donation, parsed, event.event_id)
     if applied is None:
         event.last_error = "ignored: this dispute's withdrawal was already applied"
     elif applied < parsed.amount_minor:
@@ -155,7 +152,7 @@ def _dispute_note(parsed: NormalizedEvent, step: str) -> str:
     return f"dispute {parsed.extra['dispute']} {step}"
 
 
-def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str) -> int | None:
+def _refund_once(total: CampaignTotal, donation: Donation, parsed: NormalizedEvent, event_id: str) -> int | None:
     """Apply a refund-like event; None when it is a dispute whose withdrawal was already applied
     (Stripe announces one withdrawal with several events). Caller holds the campaign's lock."""
     note = event_id
@@ -163,17 +160,16 @@ def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str) -> 
         note = _dispute_note(parsed, "withdrawn")
         if LedgerEntry.objects.filter(donation_id=donation.pk, note=note).exists():
             return None
-    return ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=note)
+    return ledger.donation_refund(total=total, donation=donation, amount_minor=parsed.amount_minor, note=note)
 
 
 def _apply_reinstated(
     event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
 ) -> str:
-    donation = _find_donation(source, parsed)
+    donation = _find_donation(source, parsed, lock=True)
     if donation is None:
         raise EventError("no donation for this dispute")
-    if donation.campaign_id != campaign.pk:
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
+    _same_campaign(donation, campaign)
     event.donation = donation
     entries = LedgerEntry.objects.filter(donation_id=donation.pk)
     withdrawn = entries.filter(note=_dispute_note(parsed, "withdrawn")).first()
@@ -184,7 +180,7 @@ def _apply_reinstated(
         event.last_error = "ignored: this dispute's funds were already reinstated"
         return PaymentEvent.Status.PROCESSED
     ledger.donation_reinstate(
-        donation_id=donation.pk, amount_minor=min(parsed.amount_minor, -withdrawn.delta_minor), note=note
+        total=total, donation=donation, amount_minor=min(parsed.amount_minor, -withdrawn.delta_minor), note=note
     )
     return PaymentEvent.Status.PROCESSED
 
@@ -192,9 +188,9 @@ def _apply_reinstated(
 def _apply_failed(
     event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
 ) -> str:
-    donation = _find_donation(source, parsed)
+    donation = _find_donation(source, parsed, lock=True)
     if donation is None:
-        donation, _ = ledger.donation_create(
+        donation = ledger.donation_new(
             campaign=campaign,
             source=source,
             external_id=parsed.donation_external_id,
@@ -205,13 +201,11 @@ def _apply_failed(
             anonymous=parsed.anonymous,
             occurred_at=parsed.occurred_at,
         )
-    elif donation.campaign_id != campaign.pk:
-        # Like the other kinds; failing it would also lock a second campaign's counter.
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
-    event.donation = donation
+    else:
+        _same_campaign(donation, campaign)
     if donation.status != Donation.Status.PENDING:
         event.last_error = f"ignored: donation is already {donation.status}"
-    ledger.donation_fail(donation_id=donation.pk)
+    event.donation = ledger.donation_fail(total=total, donation=donation)
     return PaymentEvent.Status.PROCESSED
 
 

@@ -98,7 +98,8 @@ def pledges_expire(*, now: datetime | None = None) -> int:
             .values_list("pk", flat=True)[:1000]
         )
         for donation_id in ids:
-            donation = ledger.donation_fail(donation_id=donation_id, status=Donation.Status.EXPIRED)
+            with ledger.donation_locked(donation_id=donation_id) as (total, donation):
+                ledger.donation_fail(total=total, donation=donation, status=Donation.Status.EXPIRED)
             expired += donation.status == Donation.Status.EXPIRED
     if expired:
         logger.info("%d pending pledges expired", expired)

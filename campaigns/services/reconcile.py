@@ -77,7 +77,7 @@ def campaign_reconcile(*, campaign: Campaign, fix: bool = False) -> list[Drift]:
                 Donation.objects.filter(pk=pk).update(balance_minor=computed_balance)
             for name, value in computed.items():
                 setattr(total, name, value)
-            ledger.total_touch(total)
+            ledger.total_save(total)
     return drifts
 
 
