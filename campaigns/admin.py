@@ -212,7 +212,8 @@ class LedgerInline(admin.TabularInline):
 
 @admin.register(Donation)
 class DonationAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "campaign", "source", "status", "amount_display", "net_display", "donor", "created_at")
+    list_display = ("__str__", "campaign", "source", "status", "amount_display", "balance_display", "donor",
+                    "created_at")
     list_filter = ("campaign", "status", "source", ("created_at", admin.DateFieldListFilter), "frequency")
     search_fields = ("reference", "donor_name", "donor_email", "external_id")
     list_select_related = ("campaign",)
@@ -226,8 +227,8 @@ class DonationAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         return (
             "campaign", "reference", "source", "external_id", "status", "amount_display", "refunded_display",
-            "net_display", "frequency", "donor_name", "donor_email", "anonymous", "message", "article_url", "locale",
-            "occurred_at", "confirmed_at", "created_at",
+            "balance_display", "frequency", "donor_name", "donor_email", "anonymous", "message", "article_url",
+            "locale", "occurred_at", "confirmed_at", "created_at",
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -247,9 +248,10 @@ class DonationAdmin(admin.ModelAdmin):
     def refunded_display(self, obj: Donation) -> str:
         return _money(obj.refunded_minor, obj.currency)
 
-    @admin.display(description=_("net"))
-    def net_display(self, obj: Donation) -> str:
-        return _money(obj.net_minor, obj.currency)
+    # What the ledger holds for this gift (refunds and corrections included), as the totals count it.
+    @admin.display(description=_("net"), ordering="balance_minor")
+    def balance_display(self, obj: Donation) -> str:
+        return _money(obj.balance_minor, obj.currency)
 
     @admin.display(description=_("donateur"))
     def donor(self, obj: Donation) -> str:
@@ -296,7 +298,7 @@ class DonationAdmin(admin.ModelAdmin):
             "form": form,
             "donation": donation,
             "submit_label": submit or gettext("Enregistrer"),
-            "net_display": _money(donation.net_minor, donation.currency) if donation else "",
+            "balance_display": _money(donation.balance_minor, donation.currency) if donation else "",
         }
         return TemplateResponse(request, "admin/campaigns/donation/action_form.html", context)
 

@@ -113,6 +113,7 @@ class CampaignTotal(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     # Refund events of this campaign waiting for their donation's success (they came first):
     # a success looks for them only when this is not zero, one query saved on every webhook.
+    # Derived like the others: reconcile recounts it from the deferred events.
     deferred_events = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -210,12 +211,6 @@ class Donation(models.Model):
 
     def __str__(self) -> str:
         return self.reference or f"{self.source}:{self.external_id}"
-
-    @property
-    def net_minor(self) -> int:
-        if self.status in (self.Status.CONFIRMED, self.Status.REFUNDED):
-            return self.amount_minor - self.refunded_minor
-        return 0
 
 
 class AppendOnlyQuerySet(models.QuerySet):

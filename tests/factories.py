@@ -5,8 +5,17 @@ Imported by the tests that use them (never through conftest.py, which only holds
 
 from __future__ import annotations
 
+import json
+import time
+
+from django.test import Client
+
 from campaigns.models import Donation, LedgerEntry
 from campaigns.services import ledger
+from campaigns.signing import SIGNATURE_HEADER, sign
+
+# The generic webhook's secret in the test settings (tests/services.py sets GENERIC_WEBHOOK_SECRET).
+WEBHOOK_SECRET = "test-webhook-secret"
 
 
 def confirm(donation_id: int, **options) -> Donation:
@@ -27,3 +36,36 @@ def correct(donation_id: int, **options) -> LedgerEntry:
 def fail(donation_id: int, **options) -> Donation:
     with ledger.donation_locked(donation_id=donation_id) as (total, donation):
         return ledger.donation_fail(total=total, donation=donation, **options)
+
+
+def webhook_body(
+    *,
+    event_id: str,
+    type: str = "donation.succeeded",
+    donation_id: str = "don_1",
+    campaign: str = "test-campaign",
+    amount_minor=2500,
+    currency: str = "EUR",
+    **data,
+) -> bytes:
+    payload = {
+        "id": event_id,
+        "type": type,
+        "data": {
+            "donation_id": donation_id,
+            "campaign": campaign,
+            "amount_minor": amount_minor,
+            "currency": currency,
+            "donor": {"name": "Marie", "email": "m@example.org", "anonymous": False},
+            "occurred_at": "2023-05-12T10:00:00Z",
+            **data,
+        },
+    }
+    return json.dumps(payload).encode()
+
+
+def post_webhook(client: Client, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
+                 signature: str | None = None):
+    header = signature if signature is not None else sign(body, secret, timestamp or int(time.time()))
+    extra = {SIGNATURE_HEADER: header} if header else {}
+    return client.post("/hooks/generic/", body, content_type="application/json", headers=extra)

@@ -16,7 +16,7 @@ from campaigns.providers.generic import parse_body
 from campaigns.services import intake, ledger
 from campaigns.services.campaigns import campaign_upsert
 from campaigns.services.reconcile import campaign_reconcile
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.staff_world import staff_world
 
 NAME, EMAIL = "Marie Curie", "marie.curie@example.org"

@@ -211,7 +211,7 @@ def test_a_webhook_publishes_its_snapshot_from_the_rows_it_locked(
     is built from memory: no query, one Redis round trip."""
     from campaigns.models import PaymentEvent
     from campaigns.services import intake
-    from tests.conftest import post_webhook, webhook_body
+    from tests.factories import post_webhook, webhook_body
 
     no_receipt = {"name": "Marie", "email": "", "anonymous": False}
     post_webhook(client, webhook_body(event_id="evt_mem", donation_id="don_mem", amount_minor=700, donor=no_receipt))

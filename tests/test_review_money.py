@@ -10,7 +10,7 @@ from campaigns.models import CampaignTotal, Donation, PaymentEvent
 from campaigns.services import intake, ledger, pledges
 from campaigns.services.reconcile import campaign_reconcile
 from tests import factories
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.test_stripe import WEBHOOK_SECRET, post_stripe, session_completed, stripe_event
 
 pytestmark = pytest.mark.django_db

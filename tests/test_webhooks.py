@@ -15,7 +15,7 @@ from campaigns import progress_cache
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
 from campaigns.services import intake
 from campaigns.services.campaigns import campaign_upsert
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 from bench.harness import Gunicorn
 from campaigns.models import CampaignTotal, LedgerEntry, PaymentEvent
 from campaigns.tasks import sweep_unprocessed
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.live import get_json, post_signed
 from tests.worker import celery_worker, process_env, wait_until
 

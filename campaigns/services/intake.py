@@ -217,14 +217,19 @@ _APPLY = {
 }
 
 
-def _apply(event: PaymentEvent) -> str:
+def _parse(event: PaymentEvent) -> NormalizedEvent:
     handler = get_provider(event.provider)
     if handler is None:
         raise EventError(f"unknown provider {event.provider!r}")
     try:
-        parsed = handler.parse(event.body.encode())
+        return handler.parse(event.body.encode())
     except PayloadError as exc:
         raise EventError(f"unusable payload: {exc}") from None
+
+
+def _apply(event: PaymentEvent) -> str:
+    parsed = _parse(event)
+    handler = get_provider(event.provider)
     if parsed.kind == IGNORED:
         return PaymentEvent.Status.PROCESSED
     # Lock order: event (held by the caller) → campaign total → donation.
@@ -237,6 +242,19 @@ def _apply(event: PaymentEvent) -> str:
             f"currency mismatch: event in {parsed.currency}, campaign {campaign.slug!r} in {campaign.currency}"
         )
     return _APPLY[parsed.kind](event, parsed, campaign, handler.source, total)
+
+
+def deferred_refunds_count(*, campaign_id: int) -> int:
+    """The refund events waiting for their donation's success that name this campaign: what its
+    counter's `deferred_events` must be (reconcile recounts it; few events ever wait)."""
+    slug = Campaign.objects.values_list("slug", flat=True).get(pk=campaign_id)
+    count = 0
+    for event in PaymentEvent.objects.filter(status=PaymentEvent.Status.DEFERRED).only("provider", "body"):
+        try:
+            count += _parse(event).campaign_slug == slug
+        except EventError:
+            continue
+    return count
 
 
 def payment_event_process(*, event_id: int) -> PaymentEvent:

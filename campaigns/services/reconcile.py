@@ -10,9 +10,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Donation, LedgerEntry
-from campaigns.services import ledger
-
-COUNTER_FIELDS = ("total_minor", "donation_count", "donor_count", "pending_minor")
+from campaigns.services import intake, ledger
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,7 @@ def totals_compute(*, campaign_id: int) -> dict[str, int]:
         "donation_count": counted.count(),
         "donor_count": donors,
         "pending_minor": pending or 0,
+        "deferred_events": intake.deferred_refunds_count(campaign_id=campaign_id),
     }
 
 
