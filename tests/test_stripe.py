@@ -242,3 +242,22 @@ def test_stripe_refusing_the_session_shows_a_clear_error_and_keeps_the_form(clie
     assert response.status_code == 503
     assert "Ce moyen de paiement ne répond pas pour le moment" in response.content.decode()
     assert 'value="Marie"' in response.content.decode()
+
+
+def test_a_dispute_naming_only_its_payment_is_stored_without_a_query_and_found_by_the_worker(
+    client, campaign, pledge, django_assert_num_queries
+):
+    from campaigns.providers import WEBHOOK_SOURCES
+
+    post_stripe(client, session_completed(pledge, pi="pi_9"))
+    process_all()
+    dispute = stripe_event("evt_dp_9", "charge.dispute.created", {
+        "id": "dp_9", "object": "dispute", "charge": "ch_9", "payment_intent": "pi_9", "amount": 2500,
+        "currency": "eur", "metadata": {}, "status": "needs_response"})
+    with django_assert_num_queries(0):
+        parsed = WEBHOOK_SOURCES["stripe"].parse(dispute)  # what the webhook view runs before storing
+    assert (parsed.campaign_slug, parsed.donation_external_id) == ("", "pi_9")
+    post_stripe(client, dispute)
+    process_all()
+    assert total(campaign) == 0
+    assert PaymentEvent.objects.get(event_id="evt_dp_9").donation_id == pledge.pk

@@ -13,17 +13,17 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Donation
-from campaigns.providers.checkout import CheckoutProvider
+from campaigns.providers.checkout import Checkout
 
 DECISIONS = {"confirm": "donation.succeeded", "decline": "donation.failed"}
 
 
-class SandboxProvider(CheckoutProvider):
+class SandboxCheckout(Checkout):
     identifier = "sandbox"
     source = Donation.Source.SANDBOX
     label = _("Paiement de test (bac à sable)")
 
-    def checkout_start(self, *, donation: Donation, base_url: str) -> str:
+    def start(self, *, donation: Donation, base_url: str) -> str:
         return reverse("sandbox-checkout", kwargs={"slug": donation.campaign.slug, "reference": donation.reference})
 
 

@@ -18,7 +18,7 @@ from django.db import OperationalError, transaction
 from django.db.models import Q
 
 from campaigns.models import AuditLog, CampaignTotal, Donation, PaymentEvent
-from campaigns.providers import PROVIDERS
+from campaigns.providers import WEBHOOK_SOURCES
 from campaigns.services.audit import audit_record, require_reason
 from campaigns.services.campaigns import campaign_changed
 
@@ -85,7 +85,7 @@ def _needles(donations: list[Donation]) -> list[str]:
 
 def _events_of(donations: list[Donation], *, nowait: bool = False) -> list[PaymentEvent]:
     providers_by_source: dict[str, list[str]] = {}
-    for identifier, handler in PROVIDERS.items():
+    for identifier, handler in WEBHOOK_SOURCES.items():
         providers_by_source.setdefault(handler.source, []).append(identifier)
     query = Q(donation_id__in=[d.pk for d in donations])
     for donation in donations:

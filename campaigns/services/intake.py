@@ -7,6 +7,7 @@ deferred and applied in the success's transaction, so any delivery order ends th
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from campaigns import queue
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
-from campaigns.providers import get_provider
+from campaigns.providers import WEBHOOK_SOURCES
 from campaigns.providers.base import (
     FAILED,
     IGNORED,
@@ -113,10 +114,10 @@ def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donat
         donation_external_id__in={donation.external_id, event_external_id},
         status=PaymentEvent.Status.DEFERRED,
     )
-    handler = get_provider(provider)
+    source = WEBHOOK_SOURCES[provider]
     applied = 0
     for refund_event in deferred.order_by("received_at", "pk"):
-        parsed = handler.parse(refund_event.body.encode())
+        parsed = source.parse(refund_event.body.encode())
         _refund_once(total, donation, parsed, refund_event.event_id)
         refund_event.status = PaymentEvent.Status.PROCESSED
         refund_event.processed_at = timezone.now()
@@ -218,18 +219,35 @@ _APPLY = {
 
 
 def _parse(event: PaymentEvent) -> NormalizedEvent:
-    handler = get_provider(event.provider)
-    if handler is None:
+    source = WEBHOOK_SOURCES.get(event.provider)
+    if source is None:
         raise EventError(f"unknown provider {event.provider!r}")
     try:
-        return handler.parse(event.body.encode())
+        parsed = source.parse(event.body.encode())
     except PayloadError as exc:
         raise EventError(f"unusable payload: {exc}") from None
+    if parsed.campaign_slug or parsed.kind == IGNORED:
+        return parsed
+    # A refund or a dispute that names only the payment (Stripe: the PaymentIntent): the event
+    # that confirmed the pledge recorded it as its donation's external id.
+    confirmed_by = (
+        PaymentEvent.objects.filter(provider=event.provider, donation_external_id=parsed.donation_external_id,
+                                    donation__isnull=False)
+        .select_related("donation__campaign")
+        .first()
+        if parsed.donation_external_id
+        else None
+    )
+    if confirmed_by is None:
+        # Not a payment Jauge knows (yet): kept as a failed event an editor can look at and retry.
+        return replace(parsed, campaign_slug="?")
+    donation = confirmed_by.donation
+    return replace(parsed, campaign_slug=donation.campaign.slug, reference=donation.reference or "")
 
 
 def _apply(event: PaymentEvent) -> str:
     parsed = _parse(event)
-    handler = get_provider(event.provider)
+    source = WEBHOOK_SOURCES[event.provider]
     if parsed.kind == IGNORED:
         return PaymentEvent.Status.PROCESSED
     # Lock order: event (held by the caller) → campaign total → donation.
@@ -241,7 +259,7 @@ def _apply(event: PaymentEvent) -> str:
         raise EventError(
             f"currency mismatch: event in {parsed.currency}, campaign {campaign.slug!r} in {campaign.currency}"
         )
-    return _APPLY[parsed.kind](event, parsed, campaign, handler.source, total)
+    return _APPLY[parsed.kind](event, parsed, campaign, source.source, total)
 
 
 def deferred_refunds_count(*, campaign_id: int) -> int:

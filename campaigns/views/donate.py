@@ -27,7 +27,7 @@ from django_ratelimit.core import is_ratelimited
 from campaigns import money
 from campaigns.forms import HONEYPOT_FIELD, DonationForm
 from campaigns.models import Campaign, Donation
-from campaigns.providers import PROVIDERS
+from campaigns.providers import CHECKOUTS
 from campaigns.providers.bank_transfer import bank_details, epc_qr_svg
 from campaigns.providers.checkout import CheckoutUnavailable
 from campaigns.selectors import progress as selectors
@@ -208,9 +208,9 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
             )
         except pledges.PledgeError:
             return _closed(request, campaign, lang)
-        provider = PROVIDERS[data["provider"]]
+        provider = CHECKOUTS[data["provider"]]
         try:
-            url = provider.checkout_start(donation=donation, base_url=request.build_absolute_uri("/").rstrip("/"))
+            url = provider.start(donation=donation, base_url=request.build_absolute_uri("/").rstrip("/"))
         except CheckoutUnavailable as exc:
             logger.warning("checkout %s unavailable for %s: %s", provider.identifier, donation, exc)
             form.add_error(
