@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html, format_html_join
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
@@ -27,6 +27,7 @@ from campaigns.admin_forms import CampaignAdminForm, CorrectionForm, ErasureForm
 from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
 from campaigns.services import backoffice, gdpr
 from campaigns.services.audit import ReasonRequired
+from campaigns.services.campaigns import campaign_save
 from campaigns.services.ledger import LedgerError
 from campaigns.views import embed
 from campaigns.views.export import donations_csv_response
@@ -39,7 +40,7 @@ admin.site.index_title = _("Campagnes et dons")
 def _money(amount_minor: int | None, currency: str) -> str:
     if amount_minor is None:
         return "—"
-    return money.format_money(amount_minor, currency, (get_language() or "fr")[:2])
+    return money.format_money(amount_minor, currency)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -142,7 +143,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return {} if obj is not None else {"slug": ("title",)}
 
     def save_model(self, request, obj, form, change):
-        backoffice.campaign_save(campaign=obj)
+        campaign_save(campaign=obj)
 
     @admin.display(description=_("progression"))
     def progress_bar(self, obj: Campaign) -> str:

@@ -74,9 +74,7 @@ class DonationForm(forms.Form):
             self.fields["provider"].initial = self.providers[0].identifier
 
     def _fmt(self, amount_minor: int) -> str:
-        from django.utils.translation import get_language
-
-        return money.format_money(amount_minor, self.campaign.currency, (get_language() or "fr")[:2])
+        return money.format_money(amount_minor, self.campaign.currency)
 
     def clean_amount(self) -> int:
         try:

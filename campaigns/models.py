@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -16,6 +22,28 @@ from campaigns import money
 MAX_AMOUNT_MINOR = 1_000_000_000
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Un code ISO 4217 en trois lettres majuscules."))
+
+# What may embed a campaign (frame it, read it from another origin, post its donation form).
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
+
+
+def origin_is_valid(text: str, *, wildcard: bool = True) -> bool:
+    """`https://www.exemple.fr` (a scheme, a host, maybe a port; nothing else), or `*` where
+    allowed (EMBED_ALLOWED_ORIGINS: opening every campaign to every site is the operator's call)."""
+    return (wildcard and text == "*") or bool(_ORIGIN.match(text.rstrip("/")))
+
+
+def allowed_origins(listed: Iterable[str]) -> list[str]:
+    """A campaign's allowed origins, else EMBED_ALLOWED_ORIGINS; malformed entries are ignored.
+    The one definition the embeds (framing, CORS) and the donation form's CSRF exception use."""
+    listed = [origin.strip() for origin in listed if origin.strip()] or settings.EMBED_ALLOWED_ORIGINS
+    return [origin.rstrip("/") for origin in listed if origin_is_valid(origin)]
+
+
+def days_between(start: datetime, end: datetime) -> int:
+    """Whole days from `start` to `end`, a begun day counting as one ("3 jours restants" until
+    the last second of the third day); 0 once `end` is past."""
+    return max(0, math.ceil((end - start).total_seconds() / 86400))
 
 
 class Campaign(models.Model):
@@ -33,9 +61,7 @@ class Campaign(models.Model):
     starts_at = models.DateTimeField(_("début"))
     ends_at = models.DateTimeField(_("fin"))
     status = models.CharField(_("statut"), max_length=10, choices=Status.choices, default=Status.DRAFT)
-    locale = models.CharField(
-        _("langue"), max_length=5, default="fr", choices=[("fr", "Français"), ("en", "English")]
-    )
+    locale = models.CharField(_("langue"), max_length=5, default=settings.LANGUAGE_CODE, choices=settings.LANGUAGES)
     featured = models.BooleanField(
         _("mise en avant"), default=False, help_text=_("Affichée par /embed/current/ quand elle est active.")
     )
@@ -87,6 +113,10 @@ class Campaign(models.Model):
             errors["goal_minor"] = _("L'objectif doit être supérieur à zéro.")
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             errors["ends_at"] = _("La fin doit être après le début.")
+        bad = [line for line in self.origins if not origin_is_valid(line, wildcard=False)]
+        if bad:
+            errors["allowed_origins"] = _("Pas une origine (https://www.exemple.fr) : %(lines)s") % {
+                "lines": ", ".join(bad)}
         if errors:
             raise ValidationError(errors)
 
@@ -127,18 +157,21 @@ class CampaignTotal(models.Model):
         return f"{self.campaign_id}: {self.total_minor}"
 
 
+class DonationSource(models.TextChoices):
+    GENERIC = "generic", _("Webhook générique")
+    SANDBOX = "sandbox", _("Bac à sable")
+    STRIPE = "stripe", _("Stripe")
+    BANK = "bank", _("Virement bancaire")
+    MANUAL = "manual", _("Saisie manuelle")
+    DEMO = "demo", _("Démonstration")
+
+
 # Money from readers gets a receipt e-mail; editors' manual entries and the demo seed do not.
-RECEIPT_SOURCES = ("bank", "generic", "sandbox", "stripe")
+RECEIPT_SOURCES = (DonationSource.BANK, DonationSource.GENERIC, DonationSource.SANDBOX, DonationSource.STRIPE)
 
 
 class Donation(models.Model):
-    class Source(models.TextChoices):
-        GENERIC = "generic", _("Webhook générique")
-        SANDBOX = "sandbox", _("Bac à sable")
-        STRIPE = "stripe", _("Stripe")
-        BANK = "bank", _("Virement bancaire")
-        MANUAL = "manual", _("Saisie manuelle")
-        DEMO = "demo", _("Démonstration")
+    Source = DonationSource
 
     class Status(models.TextChoices):
         PENDING = "pending", _("En attente")

@@ -33,7 +33,7 @@ def _form(**overrides) -> dict:
 
 
 def test_an_editor_creates_a_campaign_in_major_units_and_banners_are_told(editor):
-    with mock.patch("campaigns.services.backoffice.campaign_changed") as changed:
+    with mock.patch("campaigns.services.campaigns.campaign_changed") as changed:
         response = editor.post("/admin/campaigns/campaign/add/", _form())
     assert response.status_code == 302, response.content.decode()[:3000]
     campaign = Campaign.objects.get(slug="mai-juin")
@@ -116,3 +116,24 @@ def test_finance_sees_a_campaign_read_only_with_formatted_money(campaign):
     page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
     assert "10\u202f000,00\u00a0€" in page
     assert 'name="goal_minor"' not in page and "1000000" not in page
+
+
+def test_the_campaign_rules_hold_for_every_caller_not_only_the_admin_form(campaign):
+    """The seed, a shell or a future API save through campaign_save: a live campaign keeps its slug
+    (pasted embeds point at it) and a campaign with money keeps its currency."""
+    from django.core.exceptions import ValidationError
+
+    from campaigns.services.campaigns import campaign_save
+    from campaigns.services.ledger import donation_record
+
+    campaign.slug = "renamed"
+    with pytest.raises(ValidationError) as refused:
+        campaign_save(campaign=campaign)
+    assert "slug" in refused.value.message_dict
+    campaign.refresh_from_db()
+    donation_record(campaign=campaign, source="manual", external_id="cheque:1", amount_minor=100)
+    campaign.currency = "CHF"
+    with pytest.raises(ValidationError) as refused:
+        campaign_save(campaign=campaign)
+    assert "currency" in refused.value.message_dict
+    assert Campaign.objects.get(pk=campaign.pk).currency == "EUR"

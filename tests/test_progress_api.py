@@ -196,7 +196,7 @@ def test_a_campaign_edit_bumps_the_version_so_the_banner_follows_it(
     before = client.get("/api/campaigns/test-campaign/progress.json").json()
     campaign.title = "Campagne renommée"
     with django_capture_on_commit_callbacks(execute=True):
-        from campaigns.services.backoffice import campaign_save
+        from campaigns.services.campaigns import campaign_save
 
         campaign_save(campaign=campaign)
     progress_cache.progress_local_forget()

@@ -9,10 +9,9 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, PaymentEvent
+from campaigns.models import AuditLog, Campaign, Donation, PaymentEvent
 from campaigns.services import intake, ledger
 from campaigns.services.audit import audit_record, require_reason
-from campaigns.services.campaigns import campaign_changed
 
 MANUAL_METHODS = ("cheque", "cash", "transfer")
 
@@ -23,16 +22,6 @@ class DuplicateEntry(ledger.LedgerError):
     def __init__(self, message: str, *, donation: Donation):
         super().__init__(message)
         self.donation = donation
-
-
-def campaign_save(*, campaign: Campaign) -> Campaign:
-    """Save an editor's campaign form: the counter row exists and banners refresh on commit."""
-    with transaction.atomic():
-        campaign.full_clean()
-        campaign.save()
-        CampaignTotal.objects.get_or_create(campaign=campaign)
-        campaign_changed(campaign_id=campaign.pk)
-    return campaign
 
 
 def donation_manual_enter(

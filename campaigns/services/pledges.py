@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from campaigns import queue
 from campaigns.models import Campaign, Donation
+from campaigns.providers import CHECKOUTS
 from campaigns.providers.sandbox import DECISIONS, sandbox_event_body
 from campaigns.services import ledger
 from campaigns.services.references import reference_generate
@@ -23,14 +24,8 @@ from campaigns.signing import SIGNATURE_HEADER, sign
 
 logger = logging.getLogger(__name__)
 
-# Donation form's `provider` value → the pledge's Donation.source.
-PROVIDER_SOURCES = {
-    "sandbox": Donation.Source.SANDBOX,
-    "stripe": Donation.Source.STRIPE,
-    "bank_transfer": Donation.Source.BANK,
-}
-# settings.PLEDGE_EXPIRY_MINUTES is keyed by source.
-EXPIRING_SOURCES = (Donation.Source.SANDBOX, Donation.Source.STRIPE, Donation.Source.BANK)
+# Every checkout's pledges expire (settings.PLEDGE_EXPIRY_MINUTES is keyed by their source).
+EXPIRING_SOURCES = tuple(checkout.source for checkout in CHECKOUTS.values())
 
 
 class PledgeError(Exception):
@@ -56,7 +51,7 @@ def pledge_create(
         raise PledgeError(f"campaign {campaign.slug} is not open to gifts")
     if not campaign.min_amount_minor <= amount_minor <= campaign.max_amount_minor:
         raise PledgeError(f"amount {amount_minor} outside the campaign's bounds")
-    source = PROVIDER_SOURCES[provider]
+    source = CHECKOUTS[provider].source
     for _attempt in range(5):
         reference = reference_generate()
         try:

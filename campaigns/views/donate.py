@@ -26,7 +26,7 @@ from django_ratelimit.core import is_ratelimited
 
 from campaigns import money
 from campaigns.forms import HONEYPOT_FIELD, DonationForm
-from campaigns.models import Campaign, Donation
+from campaigns.models import Campaign, Donation, allowed_origins
 from campaigns.providers import CHECKOUTS
 from campaigns.providers.bank_transfer import bank_details, epc_qr_svg
 from campaigns.providers.checkout import CheckoutUnavailable
@@ -96,7 +96,7 @@ def page_context(campaign: Campaign, lang: str, form: DonationForm | None = None
     return {
         "campaign": campaign,
         "lang": lang,
-        "other_lang": "en" if lang == "fr" else "fr",
+        "other_lang": next(code for code, _name in settings.LANGUAGES if code != lang),
         "progress": progress,
         "form": form if form is not None else DonationForm(campaign=campaign),
         "presets": presets,
@@ -158,8 +158,8 @@ def _csrf_refusal(request: HttpRequest, campaign: Campaign) -> HttpResponse | No
     allowed embed origins is let through on that header alone: a pledge acts on no session or
     account, and the honeypot and the rate limit still apply. Anything else gets Django's check."""
     origin = request.META.get("HTTP_ORIGIN", "").rstrip("/")
-    allowed = campaign.origins or settings.EMBED_ALLOWED_ORIGINS
-    if origin and origin != "null" and ("*" in allowed or origin in (o.rstrip("/") for o in allowed)):
+    allowed = allowed_origins(campaign.origins)
+    if origin and origin != "null" and ("*" in allowed or origin in allowed):
         return None
     return CsrfViewMiddleware(lambda _request: None).process_view(request, None, (), {})
 

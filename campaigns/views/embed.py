@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +26,7 @@ from django.utils.text import Truncator
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 
+from campaigns.models import allowed_origins, days_between
 from campaigns.selectors import progress as selectors
 from campaigns.templatetags.jauge import (
     appeal_html,
@@ -51,7 +51,6 @@ HTMX_HEADERS = (
     "HX-Request, HX-Current-URL, HX-Target, HX-Trigger, HX-Trigger-Name, HX-Boosted, "
     "HX-History-Restore-Request, HX-Prompt"
 )
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
 _STATIC_DIR = Path(settings.BASE_DIR) / "static" / "embed"
 
 # Rendered bodies, per process, keyed by ETag (see BodyMemo).
@@ -79,10 +78,8 @@ def _options(request: HttpRequest, snapshot: dict[str, Any] | None) -> tuple[str
     return variant, lang
 
 
-def allowed_origins(snapshot: dict[str, Any] | None) -> list[str]:
-    """The campaign's origins, else EMBED_ALLOWED_ORIGINS; malformed entries are ignored."""
-    listed = (snapshot.get("origins") if snapshot else None) or settings.EMBED_ALLOWED_ORIGINS
-    return [origin.rstrip("/") for origin in listed if origin == "*" or _ORIGIN.match(origin.rstrip("/"))]
+def _allowed_origins(snapshot: dict[str, Any] | None) -> list[str]:
+    return allowed_origins(snapshot.get("origins", []) if snapshot else [])
 
 
 def _state(snapshot: dict[str, Any] | None, now: datetime) -> tuple[str, int]:
@@ -90,8 +87,7 @@ def _state(snapshot: dict[str, Any] | None, now: datetime) -> tuple[str, int]:
     state = progress_state(snapshot, now)
     if state != "live":
         return state, 0
-    remaining = datetime.fromisoformat(snapshot["ends_at"]) - now
-    return state, -int(-remaining.total_seconds() // 86400)
+    return state, days_between(now, datetime.fromisoformat(snapshot["ends_at"]))
 
 
 def _etag(snapshot: dict[str, Any] | None, kind: str, variant: str, lang: str, state: str, days: int) -> str:
@@ -248,7 +244,7 @@ def banner(request: HttpRequest, slug: str) -> HttpResponse:
     response, snapshot = _render_banner(request, slug, "fragment")
     if response.status_code == 404:
         return response
-    return _cors(request, response, allowed_origins(snapshot))
+    return _cors(request, response, _allowed_origins(snapshot))
 
 
 def _preflight(request: HttpRequest, slug: str) -> HttpResponse:
@@ -256,7 +252,7 @@ def _preflight(request: HttpRequest, slug: str) -> HttpResponse:
     snapshot, found = _lookup(slug)
     if not found:
         return _not_found()
-    origins = allowed_origins(snapshot)
+    origins = _allowed_origins(snapshot)
     origin = request.headers.get("Origin")
     if not origin or not ("*" in origins or origin in origins):
         return HttpResponse("origin not allowed to embed this campaign\n", status=403,
@@ -284,7 +280,7 @@ def frame(request: HttpRequest, slug: str) -> HttpResponse:
     if response.status_code >= 400:
         response["X-Frame-Options"] = "DENY"
         return response
-    response["Content-Security-Policy"] = _frame_ancestors(allowed_origins(snapshot))
+    response["Content-Security-Policy"] = _frame_ancestors(_allowed_origins(snapshot))
     return response
 
 
