@@ -38,8 +38,10 @@ run: $(VENV)/installed
 test: $(VENV)/installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Style (ruff) and the layering contracts of pyproject.toml (import-linter).
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/installed
 	$(PY) bench/run_all.py
