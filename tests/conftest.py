@@ -91,3 +91,14 @@ def page(browser):
 
 
 ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture
+def live(db, django_capture_on_commit_callbacks) -> Campaign:
+    """An open campaign, `printemps`, in French, its banner published."""
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign, _ = campaign_upsert(slug="printemps", defaults={
+            "title": "Campagne de printemps", "goal_minor": 2_500_000, "starts_at": now - timedelta(days=1),
+            "ends_at": now + timedelta(days=29), "status": Campaign.Status.ACTIVE, "locale": "fr"})
+    return campaign

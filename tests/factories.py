@@ -9,9 +9,10 @@ import json
 import time
 
 from django.test import Client
+from django.utils import timezone
 
-from campaigns.models import Donation, LedgerEntry
-from campaigns.services import ledger
+from campaigns.models import CampaignTotal, Donation, LedgerEntry, PaymentEvent
+from campaigns.services import intake, ledger
 from campaigns.signing import SIGNATURE_HEADER, sign
 
 # The generic webhook's secret in the test settings (tests/services.py sets GENERIC_WEBHOOK_SECRET).
@@ -69,3 +70,22 @@ def post_webhook(client: Client, body: bytes, *, secret: str = WEBHOOK_SECRET, t
     header = signature if signature is not None else sign(body, secret, timestamp or int(time.time()))
     extra = {SIGNATURE_HEADER: header} if header else {}
     return client.post("/hooks/generic/", body, content_type="application/json", headers=extra)
+
+
+def counter(campaign) -> CampaignTotal:
+    return CampaignTotal.objects.get(campaign=campaign)
+
+
+def record(campaign, external_id: str, amount_minor: int, email: str) -> Donation:
+    """An offline gift of `email`, confirmed now."""
+    donation, _ = ledger.donation_record(
+        campaign=campaign, source=Donation.Source.MANUAL, external_id=external_id,
+        amount_minor=amount_minor, at=timezone.now(), donor_email=email,
+    )
+    return donation
+
+
+def process_all() -> None:
+    """Apply every stored event still `received`, oldest first (what the worker does)."""
+    for event_id in PaymentEvent.objects.filter(status="received").order_by("pk").values_list("pk", flat=True):
+        intake.payment_event_process(event_id=event_id)

@@ -137,3 +137,23 @@ def test_the_campaign_rules_hold_for_every_caller_not_only_the_admin_form(campai
         campaign_save(campaign=campaign)
     assert "currency" in refused.value.message_dict
     assert Campaign.objects.get(pk=campaign.pk).currency == "EUR"
+
+
+def test_the_admins_htmx_snippet_is_the_readmes_one_that_polls_once_and_stops_when_closed(live, settings):
+    # The fragment polls itself (and stops when the campaign closes): a container that polls too
+    # would double every reader's requests and never stop.
+    from campaigns.admin import embed_snippets
+
+    settings.PUBLIC_URL = "https://dons.exemple.fr"
+    live.title = 'Le "grand" appel'
+    snippets = {name: code for name, _label, code in embed_snippets(live)}
+    htmx = snippets["htmx"]
+    assert 'hx-get="https://dons.exemple.fr/embed/printemps/"' in htmx
+    assert 'hx-trigger="load"' in htmx and 'hx-swap="outerHTML"' in htmx
+    assert "every" not in htmx
+    # What the README says a cross-origin hx-get needs: htmx allowed off-origin, and the stylesheet.
+    assert '"selfRequestsOnly": false' in htmx
+    assert 'href="https://dons.exemple.fr/static/embed/jauge-embed.css"' in htmx
+    # A quote in the title does not break the copied HTML.
+    assert 'title="Le &quot;grand&quot; appel"' in snippets["iframe"]
+    assert 'alt="Le &quot;grand&quot; appel"' in snippets["svg"]

@@ -382,3 +382,19 @@ def test_a_publishers_own_form_on_an_allowed_origin_may_post_without_a_token(ope
                           HTTP_ORIGIN="https://evil.example")
     assert refused.status_code == 403
     assert Donation.objects.count() == 1
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_radio_groups_error_is_tied_to_its_group_for_screen_readers(client, live, htmx):
+    import re
+
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = client.post("/c/printemps/donate/", {"name": "A", "email": "a@example.org", "provider": "nope",
+                                                    "frequency": "yearly"}, headers=headers)
+    html = response.content.decode()
+    for group, error_id in (("amounts", "amount-error"), ("frequency", "frequency-error"),
+                            ("providers", "provider-error")):
+        fieldset = re.search(rf'<fieldset class="{group} has-error"([^>]*)>', html)
+        assert fieldset, group
+        assert f'aria-describedby="{error_id}"' in fieldset.group(1), group
+        assert f'id="{error_id}"' in html

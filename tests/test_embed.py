@@ -368,3 +368,17 @@ def test_the_current_banner_renders_with_one_query_on_a_cold_cache(client, demo,
     with django_assert_max_num_queries(1):
         body = client.get("/embed/current/").content.decode()
     assert "20\u202f077,00\u00a0€" in body
+
+
+@pytest.mark.parametrize("path", ["/embed/printemps/", "/embed/printemps/frame/", "/embed/printemps.svg",
+                                  "/embed/printemps.js", "/api/campaigns/printemps/progress.json"])
+def test_a_logged_in_editor_reading_an_embed_gets_the_public_answer(client, live, path, django_user_model):
+    # The editor previewing their article carries session and CSRF cookies: the answer must still be
+    # the shared, cookie-free one a cache may give to every reader.
+    client.force_login(django_user_model.objects.create_user("editor", is_staff=True))
+    client.get("/admin/")  # sets the CSRF cookie too
+    response = client.get(path)
+    assert response.status_code == 200
+    assert not response.cookies
+    assert "cookie" not in response.get("Vary", "").lower()
+    assert response["Cache-Control"].startswith("public")

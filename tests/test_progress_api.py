@@ -23,6 +23,9 @@ CONTRACT_FIELDS = [
     "donors", "donations", "status", "starts_at", "ends_at", "version", "updated_at",
 ]
 
+ARTICLE_ORIGIN = "https://www.journal.example"
+CURRENT_JSON = "/api/campaigns/current/progress.json"
+
 
 @pytest.fixture
 def demo(django_capture_on_commit_callbacks) -> Campaign:
@@ -277,3 +280,39 @@ def test_a_campaign_created_again_under_the_same_slug_is_not_held_back(campaign,
     fresh = selectors.progress_build(campaign_id=campaign.pk) | {"campaign_id": campaign.pk + 1000, "version": 1}
     assert progress_cache.snapshot_store(fresh) is True  # another row, its own versions
     assert CampaignTotal.objects.get(campaign=campaign).version > 1
+
+
+def test_progress_json_for_current_with_no_live_campaign_has_an_etag_answers_304_and_any_origin_may_read_it(
+    client, db
+):
+    empty = client.get(CURRENT_JSON, headers={"Origin": ARTICLE_ORIGIN})
+    assert empty.status_code == 200
+    assert empty.json() == {"status": "none"}
+    assert empty["Access-Control-Allow-Origin"] == "*"
+    assert "public" in empty["Cache-Control"] and "stale-while-revalidate" in empty["Cache-Control"]
+    etag = empty["ETag"]
+    again = client.get(CURRENT_JSON, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again["ETag"] == etag
+    assert "public" in again["Cache-Control"]
+
+
+def test_a_campaign_starting_changes_the_etag_of_an_empty_current(client, db, django_capture_on_commit_callbacks):
+    from campaigns import progress_cache
+
+    etag = client.get(CURRENT_JSON)["ETag"]
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_upsert(slug="ete", defaults={
+            "title": "Été", "goal_minor": 5000, "starts_at": now - timedelta(days=1),
+            "ends_at": now + timedelta(days=2), "status": Campaign.Status.ACTIVE})
+    progress_cache.current_slug_forget()
+    response = client.get(CURRENT_JSON, headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    assert response.json()["slug"] == "ete"
+
+
+def test_progress_json_answers_head_like_get(client, live):
+    response = client.head("/api/campaigns/printemps/progress.json")
+    assert response.status_code == 200
+    assert response["ETag"] == client.get("/api/campaigns/printemps/progress.json")["ETag"]

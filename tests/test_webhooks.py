@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from campaigns import progress_cache
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
-from campaigns.services import intake
+from campaigns.services import intake, pledges
 from campaigns.services.campaigns import campaign_upsert
+from tests import factories
 from tests.factories import post_webhook, webhook_body
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +267,21 @@ def test_sweeper_resends_only_events_still_received_after_the_delay(client, camp
     assert intake.unprocessed_events_sweep(older_than_seconds=60) == [old.pk]
     assert sent == [old.pk]
     assert fresh.pk not in sent
+
+
+def test_a_failure_naming_another_campaign_is_flagged_and_leaves_the_pledge_alone(client, campaign):
+    from campaigns.services.campaigns import campaign_upsert
+
+    campaign_upsert(slug="autre", defaults={
+        "title": "Autre", "goal_minor": 1000, "currency": "EUR", "starts_at": campaign.starts_at,
+        "ends_at": campaign.ends_at, "status": campaign.status})
+    pledge = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500)
+    post_webhook(client, webhook_body(event_id="evt_f", type="donation.failed", donation_id=pledge.reference,
+                                      campaign="autre", reference=pledge.reference))
+    factories.process_all()
+
+    event = PaymentEvent.objects.get(event_id="evt_f")
+    assert event.status == PaymentEvent.Status.FAILED
+    assert "another campaign" in event.last_error
+    pledge.refresh_from_db()
+    assert pledge.status == Donation.Status.PENDING
