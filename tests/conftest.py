@@ -90,8 +90,6 @@ def page(browser):
     context.close()
 
 
-ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "artifacts"
-
 
 @pytest.fixture
 def live(db, django_capture_on_commit_callbacks) -> Campaign:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from django.test import Client
 from django.utils import timezone
@@ -17,6 +18,8 @@ from campaigns.signing import SIGNATURE_HEADER, sign
 
 # The generic webhook's secret in the test settings (tests/services.py sets GENERIC_WEBHOOK_SECRET).
 WEBHOOK_SECRET = "test-webhook-secret"
+# Screenshots and traces the browser tests leave for a human to look at.
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
 def confirm(donation_id: int, **options) -> Donation:
