@@ -26,7 +26,7 @@ from django.utils.text import Truncator
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaigns.models import allowed_origins, days_between
+from campaigns.models import Campaign, allowed_origins, days_between
 from campaigns.selectors import progress as selectors
 from campaigns.templatetags.jauge import (
     appeal_html,
@@ -190,15 +190,24 @@ def _is_preview(request: HttpRequest, slug: str) -> bool:
         return False
 
 
+def _body(request: HttpRequest, slug: str, snapshot: dict[str, Any] | None, *, kind: str, variant: str, lang: str,
+          state: str, poll: int, poll_query: str = "") -> str:
+    # CommonMiddleware has validated the host already (ALLOWED_HOSTS).
+    host = request.META.get("HTTP_HOST") or request.get_host()
+    with translation.override(lang):
+        context = _banner_context(host, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll)
+        context["poll_url"] += poll_query
+        if kind == "frame":
+            context.update(css=_css(), htmx_url=static("vendor/htmx.min.js"))
+            return render_to_string("embed/frame.html", context)
+        return render_to_string("embed/_banner.html", context)
+
+
 def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResponse, dict[str, Any] | None]:
     """(response, snapshot) for the fragment or the frame; errors come back as 400/404 responses."""
     snapshot, found = _lookup(slug)
     if not found:
         return _not_found(), None
-    preview = kind == "frame" and snapshot is not None and _is_preview(request, slug)
-    if preview and snapshot["status"] == "draft":
-        # Editors see a draft as it will look once live; readers keep seeing nothing.
-        snapshot = {**snapshot, "status": "active", "etag": snapshot["etag"].strip('"') + "-preview"}
     try:
         variant, lang = _options(request, snapshot)
     except BadOption as error:
@@ -207,33 +216,34 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
     poll = _poll_seconds(snapshot, state)
     etag = _etag(snapshot, kind, variant, lang, state, days)
     max_age = min(5, poll)
-    if not preview and etag_matches(request, etag):
+    if etag_matches(request, etag):
         return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age), snapshot
-
-    def render() -> str:
-        with translation.override(lang):
-            context = _banner_context(
-                host, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll
-            )
-            if preview:
-                context["poll_url"] += f"&preview={request.GET['preview']}"
-            if kind == "frame":
-                context.update(css=_css(), htmx_url=static("vendor/htmx.min.js"))
-                return render_to_string("embed/frame.html", context)
-            return render_to_string("embed/_banner.html", context)
-
-    # CommonMiddleware has validated the host already (ALLOWED_HOSTS).
+    # Keyed by the requested slug too: /embed/current/ and /embed/<its slug>/ share an ETag, but
+    # each body polls its own URL (`current` must keep following whichever campaign is current).
     host = request.META.get("HTTP_HOST") or request.get_host()
-    # The requested slug too: /embed/current/ and /embed/<its slug>/ share an ETag, but each body
-    # polls its own URL (`current` must keep following whichever campaign is current).
-    if preview:
-        response = HttpResponse(render(), content_type="text/html; charset=utf-8")
-        response["ETag"] = etag
-        response["Cache-Control"] = "private, no-store"
-        return response, snapshot
-    body = _rendered.get((kind, etag, host, slug), lambda: render().encode())
+    body = _rendered.get((kind, etag, host, slug), lambda: _body(
+        request, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll).encode())
     response = HttpResponse(body, content_type="text/html; charset=utf-8")
     return _public(response, etag=etag, lang=lang, max_age=max_age), snapshot
+
+
+def _render_preview(request: HttpRequest, slug: str, snapshot: dict[str, Any]) -> HttpResponse:
+    """The admin's frame (a valid `?preview=` token): a draft drawn as it will look once live,
+    for the editor only — private, never cached, and its polls stay previews."""
+    if snapshot["status"] == Campaign.Status.DRAFT:
+        snapshot = {**snapshot, "status": Campaign.Status.ACTIVE, "etag": snapshot["etag"].strip('"') + "-preview"}
+    try:
+        variant, lang = _options(request, snapshot)
+    except BadOption as error:
+        return _bad_request(error)
+    state, days = _state(snapshot, timezone.now())
+    poll = _poll_seconds(snapshot, state)
+    body = _body(request, slug, snapshot, kind="frame", variant=variant, lang=lang, state=state, poll=poll,
+                 poll_query=f"&preview={request.GET['preview']}")
+    response = HttpResponse(body, content_type="text/html; charset=utf-8")
+    response["ETag"] = _etag(snapshot, "frame", variant, lang, state, days)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])
@@ -276,7 +286,11 @@ def _frame_ancestors(origins: list[str]) -> str:
 @require_http_methods(["GET", "HEAD"])
 def frame(request: HttpRequest, slug: str) -> HttpResponse:
     """`/embed/<slug>/frame/`: the banner as a document for <iframe>, framable by allowed origins only."""
-    response, snapshot = _render_banner(request, slug, "frame")
+    snapshot = _lookup(slug)[0] if _is_preview(request, slug) else None
+    if snapshot is not None:
+        response = _render_preview(request, slug, snapshot)
+    else:
+        response, snapshot = _render_banner(request, slug, "frame")
     if response.status_code >= 400:
         response["X-Frame-Options"] = "DENY"
         return response
