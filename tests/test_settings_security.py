@@ -102,8 +102,8 @@ def test_production_cookies_are_secure_and_debug_ones_are_not():
     code = ("from django.conf import settings; print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE, "
             "settings.SECURE_PROXY_SSL_HEADER)")
     result = manage("shell", "-c", code, **PRODUCTION)
-    assert result.stdout.strip() == "True True ('HTTP_X_FORWARDED_PROTO', 'https')", result.stderr
-    assert manage("shell", "-c", code, DEBUG="true").stdout.strip() == "False False None"
+    assert result.stdout.strip().splitlines()[-1] == "True True ('HTTP_X_FORWARDED_PROTO', 'https')", result.stderr
+    assert manage("shell", "-c", code, DEBUG="true").stdout.strip().splitlines()[-1] == "False False None"
 
 
 @pytest.mark.parametrize(("name", "value"), [("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto"),
