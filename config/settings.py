@@ -223,8 +223,12 @@ CELERY_BEAT_SCHEDULE = {
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60)
 
 # --- Jauge ------------------------------------------------------------------------------
-# Empty: /hooks/generic/ refuses everything (make run sets a development secret).
-GENERIC_WEBHOOK_SECRET = env_secret("GENERIC_WEBHOOK_SECRET", required=False)
+# The sandbox is a test checkout anyone can "pay" with: it exists only in development (DEBUG) or
+# when an operator asks for it on a test site (JAUGE_SANDBOX=true, which `make run` sets).
+SANDBOX_ENABLED = DEBUG or env_bool("JAUGE_SANDBOX", False)
+# Empty: /hooks/generic/ refuses everything (make run sets a development secret). The sandbox
+# confirms through it, so a test site (JAUGE_SANDBOX with DEBUG=false) needs a real one.
+GENERIC_WEBHOOK_SECRET = env_secret("GENERIC_WEBHOOK_SECRET", required=SANDBOX_ENABLED)
 WEBHOOK_TOLERANCE_SECONDS = 300
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
 EMBED_ALLOWED_ORIGINS = env_list("EMBED_ALLOWED_ORIGINS")
@@ -234,9 +238,6 @@ PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 if not PUBLIC_URL.startswith(("http://", "https://")) or "/" in PUBLIC_URL.split("://", 1)[1]:
     raise ImproperlyConfigured(f"PUBLIC_URL must be an origin such as https://dons.example.org, got {PUBLIC_URL!r}")
 # --- Donations (reader page, pledges, providers) -----------------------------------------
-# The sandbox is a test checkout anyone can "pay" with: it exists only in development (DEBUG) or
-# when an operator asks for it on a test site (JAUGE_SANDBOX=true, which `make run` sets).
-SANDBOX_ENABLED = DEBUG or env_bool("JAUGE_SANDBOX", False)
 # Offered on the donation page, in this order; stripe needs STRIPE_SECRET_KEY, bank_transfer an IBAN.
 PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", "sandbox,stripe,bank_transfer" if SANDBOX_ENABLED
                              else "stripe,bank_transfer")

@@ -63,6 +63,15 @@ def test_naming_sandbox_in_production_stops_the_process_naming_the_variable():
     assert "JAUGE_SANDBOX" in result.stderr
 
 
+def test_a_test_site_needs_a_real_webhook_secret_for_the_sandbox_to_sign_with():
+    env = {key: value for key, value in os.environ.items() if key != "GENERIC_WEBHOOK_SECRET"}
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT,
+                            env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "JAUGE_SANDBOX": "true",
+                                 **PRODUCTION}, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "GENERIC_WEBHOOK_SECRET" in result.stderr
+
+
 def test_a_test_site_with_debug_false_warns_loudly_at_start():
     result = django_process("", JAUGE_SANDBOX="true", **PRODUCTION)
     assert result.returncode == 0, result.stderr
