@@ -28,7 +28,8 @@ PRODUCTION = {
 }
 # Whatever the suite (tests/services.py) or the calling shell set must not leak into these processes.
 _DROPPED = ("SECRET_KEY", "DONOR_KEY_SECRET", "GENERIC_WEBHOOK_SECRET", "JAUGE_SANDBOX", "DEBUG",
-            "PAYMENT_PROVIDERS", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")
+            "PAYMENT_PROVIDERS", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+            "DJANGO_ALLOW_ASYNC_UNSAFE")  # set by the browser tests' fixture
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
