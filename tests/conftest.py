@@ -13,7 +13,7 @@ from campaigns.models import Campaign
 from campaigns.providers.generic import SIGNATURE_HEADER, sign
 from campaigns.services.campaigns import campaign_upsert
 
-WEBHOOK_SECRET = "test-webhook-secret"
+WEBHOOK_SECRET = "test-webhook-secret-4f1d7c2a9b8e6d5c3a1f0e9d"  # tests/services.py
 
 
 @pytest.fixture(autouse=True)

@@ -90,6 +90,9 @@ class StripeProvider(CheckoutProvider):
     def verify(self, request: HttpRequest) -> None:
         if not settings.STRIPE_WEBHOOK_SECRET:
             raise SignatureError("STRIPE_WEBHOOK_SECRET not configured")
+        if not request.headers.get(SIGNATURE_HEADER, "").isascii():
+            # Stripe's compare_digest raises TypeError on non-ASCII text: that was a 500.
+            raise SignatureError("signature header is not ASCII")
         try:
             stripe.Webhook.construct_event(
                 request.body,

@@ -28,6 +28,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 
 from campaigns import selectors
+from campaigns.providers.sandbox import test_mode_shown
 from campaigns.templatetags.jauge import (
     appeal_html,
     banner_style,
@@ -96,7 +97,8 @@ def _state(snapshot: dict[str, Any] | None, now: datetime) -> tuple[str, int]:
 
 def _etag(snapshot: dict[str, Any] | None, kind: str, variant: str, lang: str, state: str, days: int) -> str:
     version = snapshot["etag"].strip('"') if snapshot else "none"
-    return f'"{version}-{kind}-{variant}-{lang}-{state}{days}-m{MARKUP_VERSION}"'
+    test = "-test" if test_mode_shown() else ""
+    return f'"{version}-{kind}-{variant}-{lang}-{state}{days}-m{MARKUP_VERSION}{test}"'
 
 
 def _poll_seconds(snapshot: dict[str, Any] | None, state: str) -> int:
@@ -156,6 +158,7 @@ def _banner_context(
         "poll_select": kind == "frame",
         "target": "_top" if kind == "frame" else "",
         "htmx_attribution": kind == "fragment",
+        "test_mode": test_mode_shown(),
     }
     if snapshot is not None and state != "hidden":
         theme = banner_theme(snapshot)
@@ -352,7 +355,7 @@ def svg(request: HttpRequest, slug: str) -> HttpResponse:
         return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age)
 
     def render() -> str:
-        context: dict[str, Any] = {"state": state, "lang": lang}
+        context: dict[str, Any] = {"state": state, "lang": lang, "test_mode": test_mode_shown()}
         if snapshot is not None and state != "hidden":
             with translation.override(lang):
                 progress = progress_context(snapshot, lang)

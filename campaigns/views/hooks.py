@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from campaigns.providers import get_provider
 from campaigns.providers.base import PayloadError, SignatureError
+from campaigns.providers.sandbox import SandboxProvider, sandbox_enabled
 from campaigns.services import intake
 
 
@@ -15,7 +16,7 @@ from campaigns.services import intake
 @require_POST
 def webhook(request: HttpRequest, provider: str) -> JsonResponse:
     handler = get_provider(provider)
-    if handler is None:
+    if handler is None or (isinstance(handler, SandboxProvider) and not sandbox_enabled()):
         return JsonResponse({"error": f"unknown provider {provider!r}"}, status=404)
     try:
         handler.verify(request)
