@@ -6,7 +6,8 @@ COPY config ./config
 COPY campaigns ./campaigns
 RUN pip install --no-cache-dir .
 COPY . .
-RUN python manage.py collectstatic --noinput -v0
+# Build step only: no secrets exist at build time (DEBUG lets the settings load without them).
+RUN DEBUG=true python manage.py collectstatic --noinput -v0
 RUN useradd --create-home jauge && mkdir -p var && chown jauge var
 USER jauge
 EXPOSE 8000

@@ -5,7 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
-# Development defaults for `make run` only (tests set their own).
+# Development defaults for `make run` only (tests set their own): a local development run on plain
+# http://127.0.0.1 (DEBUG: development secrets, cookies without Secure) with the sandbox test checkout.
+run: export DEBUG ?= true
+run: export JAUGE_SANDBOX ?= true
 run: export GENERIC_WEBHOOK_SECRET ?= jauge-dev-secret
 # The sandbox checkout posts its signed webhook back to this server.
 run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)

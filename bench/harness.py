@@ -37,7 +37,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 PG_ADMIN_URL = os.environ.get("JAUGE_BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-BENCH_SECRET = "bench-webhook-secret"
+BENCH_SECRET = "bench-webhook-secret-7d3f9a1c5e2b8d4f6a0c"
 
 
 def free_port() -> int:
@@ -67,7 +67,8 @@ def bench_env(database_url: str, redis_url: str | None, **overrides: str) -> dic
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "CELERY_"))}
     env.update(
         DATABASE_URL=database_url,
-        SECRET_KEY="bench-secret-key",
+        SECRET_KEY="bench-secret-key-2b6d8f0a4c1e3a5c7e9b1d3f5a7c",
+        DONOR_KEY_SECRET="bench-donor-key-5e1a9c3d7b2f6e0a4c8d2b6f0a3e",
         DEBUG="false",
         GENERIC_WEBHOOK_SECRET=BENCH_SECRET,
         CACHE_KEY_PREFIX=f"jauge-bench-{os.getpid()}",

@@ -28,6 +28,9 @@ def verify_signature(header: str, body: bytes, secret: str, tolerance: int, now:
         raise SignatureError("webhook secret not configured")
     if not header:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
+    if not header.isascii():
+        # compare_digest refuses non-ASCII text with a TypeError: that was a 500.
+        raise SignatureError("signature header is not ASCII")
     parts: dict[str, list[str]] = {}
     for item in header.split(","):
         key, sep, value = item.strip().partition("=")

@@ -14,6 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from campaigns.providers.sandbox import sandbox_enabled
 from campaigns.services import intake, pledges, progress, receipts, reconcile
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,10 @@ def reconcile_totals() -> None:
 # requests' errors are OSErrors: a web process that is down or restarting is retried.
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=8)
 def sandbox_webhook_send(donation_id: int, decision: str) -> None:
+    if not sandbox_enabled():
+        # Queued before the sandbox was switched off: test money must not reach a real total.
+        logger.error("sandbox decision for donation %s dropped: the sandbox is off", donation_id)
+        return
     pledges.sandbox_webhook_send(donation_id=donation_id, decision=decision)
 
 

@@ -6,6 +6,7 @@ the variable's name, not silently fall back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -49,12 +50,44 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("JAUGE_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set")
-    # Development fallback only; docker-compose and production set SECRET_KEY.
-    SECRET_KEY = "jauge-insecure-development-key"  # noqa: S105
+
+# Secrets that anyone can read (.env.example, the README, the Makefile, earlier test suites): a
+# process that signs with one of them lets a reader forge donations or sessions.
+PUBLISHED_SECRETS = frozenset({
+    "change-me", "change-me-too", "changeme", "secret", "jauge-dev-secret", "jauge-insecure-development-key",
+    "jauge-development-donor-key", "test-secret-key", "test-webhook-secret", "bench-secret-key",
+    "bench-webhook-secret", "whsec_test_secret", "whsec_…", "sk_test_…",
+})
+MIN_SECRET_LENGTH = 32
+
+
+def env_secret(name: str, *, required: bool, development: str = "") -> str:
+    """A secret from the environment. With DEBUG=false it must be real: set (when required), not a
+    published placeholder, at least MIN_SECRET_LENGTH characters; anything else stops the process."""
+    value = env_str(name)
+    if DEBUG:
+        return value or development
+    if not value:
+        if required:
+            raise ImproperlyConfigured(f"{name} must be set when DEBUG is false (generate one: "
+                                       "python -c 'import secrets; print(secrets.token_urlsafe(50))')")
+        return ""
+    if value.strip().lower() in PUBLISHED_SECRETS:
+        raise ImproperlyConfigured(f"{name} is a published placeholder: anyone who read it can sign with it; "
+                                   "set a random value")
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ImproperlyConfigured(f"{name} is too short ({len(value)} characters): use at least "
+                                   f"{MIN_SECRET_LENGTH} random characters")
+    return value
+
+
+# Development fallbacks (DEBUG only). JAUGE_REQUIRE_SECRET_KEY is accepted and no longer needed:
+# DEBUG=false always requires a real SECRET_KEY.
+env_bool("JAUGE_REQUIRE_SECRET_KEY", False)
+SECRET_KEY = env_secret("SECRET_KEY", required=True, development="jauge-insecure-development-key")
+# Donor keys (one donor per e-mail address) are keyed with their own secret, so rotating
+# SECRET_KEY never splits donors. Upgrading: set it to the SECRET_KEY the donations were made with.
+DONOR_KEY_SECRET = env_secret("DONOR_KEY_SECRET", required=True, development="jauge-development-donor-key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -97,6 +130,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "campaigns.context_processors.test_mode",
             ],
         },
     },
@@ -189,20 +223,34 @@ CELERY_BEAT_SCHEDULE = {
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60)
 
 # --- Jauge ------------------------------------------------------------------------------
-# Empty: /hooks/generic/ refuses everything (make run sets a development secret).
-GENERIC_WEBHOOK_SECRET = env_str("GENERIC_WEBHOOK_SECRET")
+# The sandbox is a test checkout anyone can "pay" with: it exists only in development (DEBUG) or
+# when an operator asks for it on a test site (JAUGE_SANDBOX=true, which `make run` sets).
+SANDBOX_ENABLED = DEBUG or env_bool("JAUGE_SANDBOX", False)
+# Empty: /hooks/generic/ refuses everything (make run sets a development secret). The sandbox
+# confirms through it, so a test site (JAUGE_SANDBOX with DEBUG=false) needs a real one.
+GENERIC_WEBHOOK_SECRET = env_secret("GENERIC_WEBHOOK_SECRET", required=SANDBOX_ENABLED)
 WEBHOOK_TOLERANCE_SECONDS = 300
 STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
-STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 EMBED_ALLOWED_ORIGINS = env_list("EMBED_ALLOWED_ORIGINS")
+# Every absolute URL Jauge makes (Stripe's return URLs, share links, e-mails, snippets, the sandbox's
+# webhook) starts here, never from the request's Host or scheme (a proxy may have changed both).
 PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
-
+if not PUBLIC_URL.startswith(("http://", "https://")) or "/" in PUBLIC_URL.split("://", 1)[1]:
+    raise ImproperlyConfigured(f"PUBLIC_URL must be an origin such as https://dons.example.org, got {PUBLIC_URL!r}")
 # --- Donations (reader page, pledges, providers) -----------------------------------------
 # Offered on the donation page, in this order; stripe needs STRIPE_SECRET_KEY, bank_transfer an IBAN.
-PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", "sandbox,stripe,bank_transfer")
+PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", "sandbox,stripe,bank_transfer" if SANDBOX_ENABLED
+                             else "stripe,bank_transfer")
 _unknown_providers = set(PAYMENT_PROVIDERS) - {"sandbox", "stripe", "bank_transfer"}
 if _unknown_providers:
     raise ImproperlyConfigured(f"PAYMENT_PROVIDERS has unknown providers: {', '.join(sorted(_unknown_providers))}")
+if "sandbox" in PAYMENT_PROVIDERS and not SANDBOX_ENABLED:
+    raise ImproperlyConfigured("PAYMENT_PROVIDERS offers sandbox, the test checkout whose money is fake, but "
+                               "DEBUG and JAUGE_SANDBOX are false: drop it (production) or set JAUGE_SANDBOX=true "
+                               "(a test site)")
+# Stripe's webhooks confirm its payments: with Stripe enabled, their secret must be real.
+_stripe_enabled = "stripe" in PAYMENT_PROVIDERS and bool(STRIPE_SECRET_KEY)
+STRIPE_WEBHOOK_SECRET = env_secret("STRIPE_WEBHOOK_SECRET", required=_stripe_enabled)
 BANK_TRANSFER_IBAN = env_str("BANK_TRANSFER_IBAN").replace(" ", "").upper()
 BANK_TRANSFER_BIC = env_str("BANK_TRANSFER_BIC").replace(" ", "").upper()
 BANK_TRANSFER_HOLDER = env_str("BANK_TRANSFER_HOLDER")
@@ -226,10 +274,32 @@ PLEDGE_EXPIRY_MINUTES = {
 }
 # Pledges per client address on /c/<slug>/donate/ (django-ratelimit syntax: 10/10m, 30/h).
 DONATE_RATE_LIMIT = env_str("DONATE_RATE_LIMIT", "10/10m")
-# A cache outage must not turn every reader away: the limit is skipped, the gift goes through.
-RATELIMIT_FAIL_OPEN = True
-# Behind a reverse proxy, the client address is in a header it sets (e.g. HTTP_X_REAL_IP).
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY") or None
+
+
+# The client address (rate limit) is the socket's peer, unless that peer is one of these reverse
+# proxies (comma-separated IPs or CIDRs): then CLIENT_IP_HEADER, read right to left past the trusted
+# proxies. A header from anyone else is never believed (it would let a bot rotate its address).
+def _networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in env_list(name)]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be comma-separated IP addresses or CIDR networks: {exc}") from None
+
+
+TRUSTED_PROXIES = _networks("TRUSTED_PROXIES")
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "X-Forwarded-For")
+# Deprecated: RATELIMIT_IP_META_KEY (e.g. HTTP_X_REAL_IP) trusted that header from anyone. It is still
+# read as the header's name, but only with TRUSTED_PROXIES saying whom to believe it from.
+_legacy_ip_key = env_str("RATELIMIT_IP_META_KEY")
+if _legacy_ip_key:
+    if not TRUSTED_PROXIES:
+        raise ImproperlyConfigured("RATELIMIT_IP_META_KEY is replaced by TRUSTED_PROXIES (the proxies' addresses) "
+                                   "and CLIENT_IP_HEADER: a header believed from anyone lets a bot rotate its "
+                                   "address; set TRUSTED_PROXIES or remove RATELIMIT_IP_META_KEY")
+    if not _legacy_ip_key.startswith("HTTP_"):
+        raise ImproperlyConfigured(f"RATELIMIT_IP_META_KEY must name a header (HTTP_…), got {_legacy_ip_key!r}")
+    CLIENT_IP_HEADER = _legacy_ip_key.removeprefix("HTTP_").replace("_", "-")
+CLIENT_IP_META_KEY = "HTTP_" + CLIENT_IP_HEADER.upper().replace("-", "_")
 
 # --- E-mail (receipts): the console by default, SMTP when EMAIL_HOST is set ----------------
 # Receipts go out in batches: the first confirmation of a burst schedules one task this many
@@ -262,18 +332,74 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# --- HTTPS ------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Production is served over HTTPS: cookies never travel in clear (`make run` is DEBUG, plain http).
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+# Behind a TLS-terminating proxy: "HTTP_X_FORWARDED_PROTO,https" (only if the proxy sets or strips it).
+_proxy_ssl = env_list("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl and (len(_proxy_ssl) != 2 or not _proxy_ssl[0].startswith("HTTP_")):
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be HEADER,value such as HTTP_X_FORWARDED_PROTO,https")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl) if _proxy_ssl else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Orchestrators probe health over plain http inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
+# --- Logs and errors ----------------------------------------------------------------------
+# Everything goes to stderr (the container's log): request errors and task failures with their
+# traceback, as JSON lines with LOG_FORMAT=json.
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}")
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+_console = {"handlers": ["console"], "propagate": False}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "campaigns": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+        "campaigns": {**_console, "level": LOG_LEVEL},
+        # 500s with their traceback (Django sends them nowhere but e-mail when DEBUG is false);
+        # 4xx are WARNINGs there: left out, bots make plenty.
+        "django.request": {**_console, "level": "ERROR"},
+        "django.security": {**_console, "level": "WARNING"},
     },
 }
+# Task failures ("Task … raised unexpected", with the traceback) go through the handlers the
+# Celery worker installs on the root logger (stderr); config/celery.py gives them LOG_FORMAT.
+
+# Optional error tracking: no personal data leaves (no cookies, headers with users, IPs, bodies).
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+        environment=env_str("SENTRY_ENVIRONMENT", "production"),
+        traces_sample_rate=0,
+    )
 
 # Serve static files straight from the app folders too (no collectstatic needed for `make run`).
 WHITENOISE_USE_FINDERS = True

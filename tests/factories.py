@@ -17,7 +17,7 @@ from campaigns.services import intake, ledger
 from campaigns.signing import SIGNATURE_HEADER, sign
 
 # The generic webhook's secret in the test settings (tests/services.py sets GENERIC_WEBHOOK_SECRET).
-WEBHOOK_SECRET = "test-webhook-secret"
+WEBHOOK_SECRET = "test-webhook-secret-4f1d7c2a9b8e6d5c3a1f0e9d"
 # Screenshots and traces the browser tests leave for a human to look at.
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 

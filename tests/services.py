@@ -50,8 +50,16 @@ BROKER_URL = os.environ.get("JAUGE_TEST_BROKER_URL", "redis://127.0.0.1:6379/14"
 os.environ["CELERY_BROKER_URL"] = BROKER_URL if HAVE_REDIS else "memory://"
 os.environ["JAUGE_VAR_DIR"] = f"/tmp/jauge-test-{RUN_ID}"
 # The tests sign with this secret: whatever the calling shell exported must not leak in.
-os.environ["GENERIC_WEBHOOK_SECRET"] = "test-webhook-secret"
-os.environ.setdefault("SECRET_KEY", "test-secret-key")
+# The suite runs with DEBUG unset (false): its secrets must be real-looking (32+ characters), or
+# the settings refuse to start, here and in every server or worker subprocess the tests start.
+os.environ["GENERIC_WEBHOOK_SECRET"] = "test-webhook-secret-4f1d7c2a9b8e6d5c3a1f0e9d"
+os.environ["SECRET_KEY"] = "test-secret-key-9c2e7a4b1d8f6e3c5a0b7d9e2f4a6c8e"
+os.environ["DONOR_KEY_SECRET"] = "test-donor-key-1a3c5e7f9b2d4f6a8c0e1b3d5f7a9c2e"
+# The sandbox is the suite's test checkout (test_sandbox_gate.py turns it off where it matters).
+os.environ["JAUGE_SANDBOX"] = "true"
+for _name in ("DEBUG", "PAYMENT_PROVIDERS", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "TRUSTED_PROXIES",
+              "RATELIMIT_IP_META_KEY", "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER", "SENTRY_DSN", "LOG_FORMAT"):
+    os.environ.pop(_name, None)
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
 
 

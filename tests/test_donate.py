@@ -244,16 +244,17 @@ def test_too_many_posts_from_one_address_get_a_readable_429(client, open_campaig
     assert client.post("/c/test-campaign/donate/", form_data(), REMOTE_ADDR="203.0.113.78").status_code == 302
 
 
-def test_the_rate_limit_counts_pledges_not_a_readers_corrections(client, open_campaign, settings):
-    settings.DONATE_RATE_LIMIT = "1/10m"
+def test_invalid_posts_count_toward_the_rate_limit_too(client, open_campaign, settings):
+    # Issue #10: a bot probing the form with bad posts pays like one creating pledges.
+    settings.DONATE_RATE_LIMIT = "3/10m"
     address = {"REMOTE_ADDR": "203.0.113.90"}
-    for _ in range(5):
+    for _ in range(3):
         assert client.post("/c/test-campaign/donate/", form_data(email="oops"), **address).status_code == 400
-    assert client.post("/c/test-campaign/donate/", form_data(), **address).status_code == 302
     response = client.post("/c/test-campaign/donate/", form_data(), headers={"HX-Request": "true"}, **address)
     assert response.status_code == 200  # htmx: the explanation is swapped into the form
     assert "Trop de tentatives depuis votre connexion" in text(response)
-    assert Donation.objects.count() == 1
+    assert client.post("/c/test-campaign/donate/", form_data(), **address).status_code == 429
+    assert Donation.objects.count() == 0
 
 
 def test_bank_transfer_shows_iban_reference_and_sepa_qr_and_counts_as_pending(client, open_campaign):

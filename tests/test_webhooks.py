@@ -16,7 +16,7 @@ from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, Pay
 from campaigns.services import intake, pledges
 from campaigns.services.campaigns import campaign_upsert
 from tests import factories
-from tests.factories import post_webhook, webhook_body
+from tests.factories import WEBHOOK_SECRET, post_webhook, webhook_body
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +72,7 @@ def test_signature_with_another_secret_is_refused(client, campaign):
 def test_signature_over_another_body_is_refused(client, campaign):
     from campaigns.signing import sign
 
-    header = sign(webhook_body(event_id="evt_a", amount_minor=100), "test-webhook-secret")
+    header = sign(webhook_body(event_id="evt_a", amount_minor=100), WEBHOOK_SECRET)
     response = post_webhook(client, webhook_body(event_id="evt_a", amount_minor=100_000), signature=header)
     assert response.status_code == 401
     assert not PaymentEvent.objects.exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,6 +23,10 @@ class SandboxCheckout(Checkout):
     identifier = "sandbox"
     source = Donation.Source.SANDBOX
     label = _("Paiement de test (bac à sable)")
+
+    def is_available(self) -> bool:
+        # Test money must never reach a real total: no sandbox unless DEBUG or JAUGE_SANDBOX.
+        return settings.SANDBOX_ENABLED and super().is_available()
 
     def start(self, *, donation: Donation, base_url: str) -> str:
         return reverse("sandbox-checkout", kwargs={"slug": donation.campaign.slug, "reference": donation.reference})
@@ -47,3 +52,15 @@ def sandbox_event_body(*, donation: Donation, decision: str) -> bytes:
         },
     }
     return json.dumps(payload).encode()
+
+
+def sandbox_enabled() -> bool:
+    return _SANDBOX.is_available()
+
+
+def test_mode_shown() -> bool:
+    """A site that takes fake money outside development says so on every page and banner."""
+    return not settings.DEBUG and sandbox_enabled()
+
+
+_SANDBOX = SandboxCheckout()

@@ -97,6 +97,9 @@ class StripeWebhooks(WebhookSource):
     def verify(self, *, body: bytes, headers: Mapping[str, str]) -> None:
         if not settings.STRIPE_WEBHOOK_SECRET:
             raise SignatureError("STRIPE_WEBHOOK_SECRET not configured")
+        if not headers.get(SIGNATURE_HEADER, "").isascii():
+            # Stripe's compare_digest raises TypeError on non-ASCII text: that was a 500.
+            raise SignatureError("signature header is not ASCII")
         try:
             stripe.Webhook.construct_event(
                 body,

@@ -160,7 +160,7 @@ def _require_counted(donation: Donation, action: str) -> None:
 def donor_key_for(*, email: str) -> str:
     """One donor per e-mail address (keyed hash, so the key itself is no personal data)."""
     if email:
-        digest = hmac.new(settings.SECRET_KEY.encode(), email.strip().lower().encode(), hashlib.sha256)
+        digest = hmac.new(settings.DONOR_KEY_SECRET.encode(), email.strip().lower().encode(), hashlib.sha256)
         return "e:" + digest.hexdigest()[:40]
     return "d:" + uuid.uuid4().hex
 

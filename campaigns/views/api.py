@@ -42,4 +42,7 @@ def progress_json(request: HttpRequest, slug: str) -> HttpResponse:
         if slug == selectors.CURRENT_SLUG:
             return _public_json(request, _NONE_ETAG, lambda: _NONE_BODY, max_age=30)
         raise Http404("unknown campaign")
+    if snapshot["status"] == "draft":
+        # A draft's title, goal and dates are the newsroom's until it publishes them.
+        raise Http404("unknown campaign")
     return _public_json(request, snapshot["etag"], lambda: _progress_body(snapshot), max_age=DEFAULT_MAX_AGE)

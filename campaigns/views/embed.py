@@ -27,6 +27,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 
 from campaigns.models import Campaign, allowed_origins, days_between
+from campaigns.providers.sandbox import test_mode_shown
 from campaigns.selectors import progress as selectors
 from campaigns.templatetags.jauge import (
     appeal_html,
@@ -92,7 +93,8 @@ def _state(snapshot: dict[str, Any] | None, now: datetime) -> tuple[str, int]:
 
 def _etag(snapshot: dict[str, Any] | None, kind: str, variant: str, lang: str, state: str, days: int) -> str:
     version = snapshot["etag"].strip('"') if snapshot else "none"
-    return f'"{version}-{kind}-{variant}-{lang}-{state}{days}-m{MARKUP_VERSION}"'
+    test = "-test" if test_mode_shown() else ""
+    return f'"{version}-{kind}-{variant}-{lang}-{state}{days}-m{MARKUP_VERSION}{test}"'
 
 
 def _poll_seconds(snapshot: dict[str, Any] | None, state: str) -> int:
@@ -152,6 +154,7 @@ def _banner_context(
         "poll_select": kind == "frame",
         "target": "_top" if kind == "frame" else "",
         "htmx_attribution": kind == "fragment",
+        "test_mode": test_mode_shown(),
     }
     if snapshot is not None and state != "hidden":
         theme = banner_theme(snapshot)
@@ -362,7 +365,7 @@ def svg(request: HttpRequest, slug: str) -> HttpResponse:
         return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age)
 
     def render() -> str:
-        context: dict[str, Any] = {"state": state, "lang": lang}
+        context: dict[str, Any] = {"state": state, "lang": lang, "test_mode": test_mode_shown()}
         if snapshot is not None and state != "hidden":
             with translation.override(lang):
                 progress = progress_context(snapshot, lang)
