@@ -346,6 +346,7 @@ class DonationAdmin(admin.ModelAdmin):
                 applied = backoffice.donation_staff_refund(
                     actor=request.user, donation_id=donation.pk,
                     amount_minor=form.cleaned_data["amount"], reason=form.cleaned_data["reason"],
+                    request_key=form.cleaned_data["request_key"],
                 )
             except (LedgerError, ReasonRequired) as exc:
                 form.add_error(None, str(exc))

@@ -199,6 +199,10 @@ class RefundForm(forms.Form):
         label=_("Montant à rembourser"), required=False, help_text=_("Vide : tout ce qui reste.")
     )
     reason = forms.CharField(label=_("Motif"), widget=forms.Textarea(attrs={"rows": 2}))
+    # One key per form shown: a double-submitted refund is one refund at the provider too.
+    request_key = forms.CharField(
+        widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64, required=False
+    )
 
     def __init__(self, *args, currency: str, **kwargs):
         self.currency = currency

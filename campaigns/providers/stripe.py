@@ -32,6 +32,10 @@ from campaigns.providers.base import (
 from campaigns.providers.checkout import CheckoutProvider, CheckoutUnavailable
 
 SIGNATURE_HEADER = "Stripe-Signature"
+# Events whose data.object is a Refund (the first is what Stripe recommends listening to).
+REFUND_EVENTS = ("refund.created", "refund.updated", "charge.refund.updated")
+# A pending refund has left the balance already; failed and canceled ones never took money.
+COUNTED_REFUND_STATUSES = ("succeeded", "pending")
 
 
 class StripeProvider(CheckoutProvider):
@@ -253,19 +257,37 @@ def parse_event(body: bytes) -> NormalizedEvent:
             extra={"frequency": Donation.Frequency.MONTHLY},
         )
 
+    if event_type in REFUND_EVENTS:
+        # A Refund object: its id is the refund's identity (the ledger records it), so the
+        # created/updated events and an editor's refund through the API all count it once.
+        status = obj.get("status")
+        refund_id = obj.get("id")
+        if not isinstance(refund_id, str) or not refund_id:
+            raise PayloadError(f"{path}.id", "missing")
+        if status not in COUNTED_REFUND_STATUSES:
+            # failed, canceled, requires_action: no money left (see README, Refunds).
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)
+        amount = _int(obj, "amount", path)
+        return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
+                            amount=amount, currency=_currency(obj, path), occurred_at=occurred_at,
+                            extra={"refunds": [(refund_id, amount)]})
+
     if event_type == "charge.refunded":
-        refunded = _int(obj, "amount_refunded", path)
-        previous = data.get("previous_attributes") if isinstance(data.get("previous_attributes"), dict) else {}
-        # amount_refunded is cumulative: this event's refund is the difference with the
-        # previous value Stripe sends along, so two partial refunds never count 10 + (10 + 5).
-        before = previous.get("amount_refunded", 0)
-        if isinstance(before, bool) or not isinstance(before, int):
-            raise PayloadError("data.previous_attributes.amount_refunded", "must be an integer")
-        delta = refunded - before
-        if delta <= 0:
+        # A Charge: since API version 2022-11-15 it lists its refunds only when the endpoint
+        # expands `refunds`; Stripe says to listen to refund.created for the refund itself.
+        # Only the listed Refund objects count (each by its id), never the cumulative
+        # amount_refunded or previous_attributes (which cannot tell two refunds from one).
+        listed = obj.get("refunds") if isinstance(obj.get("refunds"), dict) else {}
+        refunds = []
+        for index, refund in enumerate(listed.get("data") or []):
+            refund = _obj(refund, f"{path}.refunds.data[{index}]")
+            if refund.get("status") in COUNTED_REFUND_STATUSES and isinstance(refund.get("id"), str):
+                refunds.append((refund["id"], _int(refund, "amount", f"{path}.refunds.data[{index}]")))
+        if not refunds:
             return NormalizedEvent(event_id=event_id, kind=IGNORED)
         return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
-                            amount=delta, currency=_currency(obj, path), occurred_at=occurred_at)
+                            amount=sum(amount for _id, amount in refunds), currency=_currency(obj, path),
+                            occurred_at=occurred_at, extra={"refunds": refunds})
 
     if event_type in ("charge.dispute.created", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"):
         # A dispute's money moves at most twice, whatever events announce it: withdrawn (at
@@ -283,3 +305,31 @@ def parse_event(body: bytes) -> NormalizedEvent:
                             extra={"dispute": dispute_id})
 
     return NormalizedEvent(event_id=event_id, kind=IGNORED)
+
+
+class RefundUnavailable(Exception):
+    """Stripe refused or did not answer an editor's refund: nothing was recorded."""
+
+
+def refund_create(*, donation: Donation, amount_minor: int, idempotency_key: str) -> tuple[str, int]:
+    """Refund a Stripe gift through Stripe's API; returns (the Refund's id, its amount). The same
+    key sent twice (a double-submitted form) gets Stripe's first answer back, not a second refund."""
+    if not settings.STRIPE_SECRET_KEY:
+        raise RefundUnavailable("STRIPE_SECRET_KEY is not configured")
+    if not donation.external_id.startswith("pi_"):
+        # A monthly instalment is keyed by its invoice: refund it from Stripe's dashboard, its
+        # refund.created event then counts it here.
+        raise RefundUnavailable(f"donation {donation} names no PaymentIntent: refund it in Stripe's dashboard")
+    try:
+        refund = stripe.Refund.create(
+            api_key=settings.STRIPE_SECRET_KEY,
+            idempotency_key=idempotency_key,
+            payment_intent=donation.external_id,
+            amount=amount_minor,
+            metadata={"reference": donation.reference or "", "campaign": donation.campaign.slug},
+        )
+    except stripe.StripeError as exc:
+        raise RefundUnavailable(str(exc)) from exc
+    if refund.get("status") not in COUNTED_REFUND_STATUSES:
+        raise RefundUnavailable(f"Stripe answered refund {refund.id} with status {refund.get('status')!r}")
+    return refund.id, refund.amount

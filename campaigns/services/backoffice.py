@@ -131,10 +131,23 @@ def _pledge_settle(
 
 
 def donation_staff_refund(
-    *, actor: AbstractBaseUser, donation_id: int, amount_minor: int | None, reason: str
+    *, actor: AbstractBaseUser, donation_id: int, amount_minor: int | None, reason: str, request_key: str = ""
 ) -> int:
-    """Refund all (amount None) or part of a donation; returns the amount refunded."""
+    """Refund all (amount None) or part of a donation; returns the amount refunded.
+
+    A Stripe gift is refunded through Stripe's API and recorded under the Refund's id, so the
+    refund.created webhook that follows changes nothing; a generic-provider gift is refused (the
+    provider's own event is the truth); offline gifts get a ledger entry only."""
     reason = require_reason(reason)
+    donation = Donation.objects.select_related("campaign").get(pk=donation_id)
+    if donation.source == Donation.Source.GENERIC:
+        raise ledger.LedgerError(
+            "refund this gift with its payment provider: its refund event will count it here"
+        )
+    if donation.source == Donation.Source.STRIPE:
+        return _stripe_staff_refund(
+            actor=actor, donation=donation, amount_minor=amount_minor, reason=reason, request_key=request_key
+        )
     with transaction.atomic():
         applied = ledger.donation_refund(donation_id=donation_id, amount_minor=amount_minor, note=reason[:500])
         if applied == 0:
@@ -142,18 +155,50 @@ def donation_staff_refund(
         if amount_minor is not None and applied < amount_minor:
             # Rolls the capped refund back: staff asked for more than is left, tell them.
             raise ledger.LedgerError(f"only {applied} is left to refund on this donation")
-        donation = Donation.objects.get(pk=donation_id)
-        audit_record(
-            actor=actor,
-            action=AuditLog.Action.REFUND,
-            reason=reason,
-            campaign_id=donation.campaign_id,
-            donation_id=donation.pk,
-            amount_minor=-applied,
-            currency=donation.currency,
-            details={"requested_minor": amount_minor},
-        )
+        _refund_audit(actor, donation, applied, reason, {"requested_minor": amount_minor})
     return applied
+
+
+def _refund_audit(actor: AbstractBaseUser, donation: Donation, applied: int, reason: str, details: dict) -> None:
+    audit_record(
+        actor=actor,
+        action=AuditLog.Action.REFUND,
+        reason=reason,
+        campaign_id=donation.campaign_id,
+        donation_id=donation.pk,
+        amount_minor=-applied,
+        currency=donation.currency,
+        details=details,
+    )
+
+
+def _stripe_staff_refund(
+    *, actor: AbstractBaseUser, donation: Donation, amount_minor: int | None, reason: str, request_key: str
+) -> int:
+    from campaigns.providers import stripe as stripe_provider
+
+    left = min(donation.amount_minor - donation.refunded_minor, donation.balance_minor)
+    if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED) or left <= 0:
+        raise ledger.LedgerError("nothing left to refund on this donation")
+    wanted = left if amount_minor is None else amount_minor
+    if wanted > left:
+        raise ledger.LedgerError(f"only {left} is left to refund on this donation")
+    # Stripe first, outside any transaction (a network call must not hold the campaign's lock);
+    # the key makes a double-submitted form one refund at Stripe too.
+    key = f"jauge-refund-{donation.pk}-{request_key or uuid.uuid4().hex}"
+    try:
+        refund_id, refunded = stripe_provider.refund_create(donation=donation, amount_minor=wanted,
+                                                            idempotency_key=key)
+    except stripe_provider.RefundUnavailable as exc:
+        raise ledger.LedgerError(f"Stripe did not refund: {exc}") from exc
+    with transaction.atomic():
+        # Zero when the webhook got here first: the refund is counted, once, under its id.
+        applied = ledger.donation_refund(
+            donation_id=donation.pk, amount_minor=refunded, note=reason[:500], refund_id=refund_id
+        )
+        _refund_audit(actor, donation, applied, reason,
+                      {"requested_minor": amount_minor, "refund_id": refund_id, "stripe_amount_minor": refunded})
+    return applied or refunded
 
 
 def donation_staff_correct(*, actor: AbstractBaseUser, donation_id: int, delta_minor: int, reason: str) -> int:
