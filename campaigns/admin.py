@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html, format_html_join
+from django.utils.timesince import timesince
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -407,8 +408,8 @@ class DonationAdmin(admin.ModelAdmin):
 
 @admin.register(PaymentEvent)
 class PaymentEventAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "provider", "event_type", "status_badge", "attempts", "received_at", "error_excerpt",
-                    "donation")
+    list_display = ("event_id", "provider", "event_type", "status_badge", "attempts", "received_at", "age",
+                    "error_excerpt", "donation")
     list_filter = ("status", "provider", ("received_at", admin.DateFieldListFilter))
     search_fields = ("event_id", "donation_external_id", "last_error")
     list_select_related = ("donation",)
@@ -433,6 +434,11 @@ class PaymentEventAdmin(admin.ModelAdmin):
     def status_badge(self, obj: PaymentEvent) -> str:
         return format_html('<span class="jauge-status jauge-status-{}">{}</span>', obj.status,
                            obj.get_status_display())
+
+    @admin.display(description=_("âge"))
+    def age(self, obj: PaymentEvent) -> str:
+        # A deferred refund waits for its donation: how long it has waited is what to watch.
+        return timesince(obj.received_at) if obj.status in ("received", "deferred") else ""
 
     @admin.display(description=_("erreur"))
     def error_excerpt(self, obj: PaymentEvent) -> str:

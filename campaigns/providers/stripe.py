@@ -307,6 +307,19 @@ def parse_event(body: bytes) -> NormalizedEvent:
     return NormalizedEvent(event_id=event_id, kind=IGNORED)
 
 
+def payment_intent_of(donation: Donation) -> str:
+    """The PaymentIntent that paid a gift: its external id, or (a pledge found by its reference
+    keeps the reference as external id) the one its confirming checkout event named."""
+    if donation.external_id.startswith("pi_"):
+        return donation.external_id
+    return (
+        PaymentEvent.objects.filter(provider="stripe", donation=donation, donation_external_id__startswith="pi_")
+        .values_list("donation_external_id", flat=True)
+        .first()
+        or ""
+    )
+
+
 class RefundUnavailable(Exception):
     """Stripe refused or did not answer an editor's refund: nothing was recorded."""
 
@@ -316,7 +329,8 @@ def refund_create(*, donation: Donation, amount_minor: int, idempotency_key: str
     key sent twice (a double-submitted form) gets Stripe's first answer back, not a second refund."""
     if not settings.STRIPE_SECRET_KEY:
         raise RefundUnavailable("STRIPE_SECRET_KEY is not configured")
-    if not donation.external_id.startswith("pi_"):
+    payment_intent = payment_intent_of(donation)
+    if not payment_intent:
         # A monthly instalment is keyed by its invoice: refund it from Stripe's dashboard, its
         # refund.created event then counts it here.
         raise RefundUnavailable(f"donation {donation} names no PaymentIntent: refund it in Stripe's dashboard")
@@ -324,12 +338,13 @@ def refund_create(*, donation: Donation, amount_minor: int, idempotency_key: str
         refund = stripe.Refund.create(
             api_key=settings.STRIPE_SECRET_KEY,
             idempotency_key=idempotency_key,
-            payment_intent=donation.external_id,
+            payment_intent=payment_intent,
             amount=amount_minor,
             metadata={"reference": donation.reference or "", "campaign": donation.campaign.slug},
         )
     except stripe.StripeError as exc:
         raise RefundUnavailable(str(exc)) from exc
-    if refund.get("status") not in COUNTED_REFUND_STATUSES:
-        raise RefundUnavailable(f"Stripe answered refund {refund.id} with status {refund.get('status')!r}")
+    status = getattr(refund, "status", None)
+    if status not in COUNTED_REFUND_STATUSES:
+        raise RefundUnavailable(f"Stripe answered refund {refund.id} with status {status!r}")
     return refund.id, refund.amount

@@ -120,9 +120,17 @@ def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donat
     for refund_event in deferred.order_by("received_at", "pk"):
         refund_event.last_error = ""
         try:
+            parsed = handler.parse(refund_event.body.encode())
+            if parsed.campaign_slug == total.campaign.slug:
+                settled += 1
+            else:
+                # It waits under the campaign it names (and fails the check below): that
+                # campaign's counter is the one that counted it.
+                CampaignTotal.objects.filter(campaign__slug=parsed.campaign_slug).update(
+                    deferred_events=Greatest(F("deferred_events") - 1, 0)
+                )
             # A savepoint: a refund that fails its checks fails alone, the success still counts.
             with transaction.atomic():
-                parsed = handler.parse(refund_event.body.encode())
                 _refund_apply(refund_event, parsed, total.campaign, donation)
             refund_event.status = PaymentEvent.Status.PROCESSED
         except PayloadError as exc:
@@ -133,7 +141,6 @@ def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donat
         refund_event.processed_at = timezone.now()
         refund_event.donation = donation
         refund_event.save(update_fields=["status", "processed_at", "donation", "last_error"])
-        settled += 1
     if settled:
         # An UPDATE, not total.save(): each refund above saved the counter through its own copy.
         CampaignTotal.objects.filter(pk=total.pk).update(
