@@ -71,9 +71,10 @@ def pledge_limits_check(*, donor_email: str, client_key: str, now=None) -> None:
         key = ledger.donor_key_for(email=donor_email)
         if unconfirmed.filter(donor_key=key).count() >= settings.PLEDGE_UNCONFIRMED_MAX_PER_EMAIL:
             raise PledgeLimitReached("email")
-    if client_key:
-        if unconfirmed.filter(client_key=client_key).count() >= settings.PLEDGE_UNCONFIRMED_MAX_PER_ADDRESS:
-            raise PledgeLimitReached("address")
+    if client_key and (
+        unconfirmed.filter(client_key=client_key).count() >= settings.PLEDGE_UNCONFIRMED_MAX_PER_ADDRESS
+    ):
+        raise PledgeLimitReached("address")
 
 
 def pledge_confirm_token(*, donation: Donation) -> str:

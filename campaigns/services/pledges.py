@@ -7,6 +7,7 @@ nobody confirms expires after its provider's delay.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 
@@ -95,8 +96,7 @@ def pledge_create(
                     for field, value in extra.items():
                         setattr(donation, field, value)
                 if source in ledger.PENDING_SOURCES and donor_email:
-                    donation_id = donation.pk
-                    transaction.on_commit(lambda: _pledge_details_enqueue(donation_id))
+                    transaction.on_commit(functools.partial(_pledge_details_enqueue, donation.pk))
             return donation
         except IntegrityError as exc:
             if not _reference_taken(exc):
