@@ -211,10 +211,31 @@ class LedgerInline(admin.TabularInline):
         return _money(obj.delta_minor, obj.donation.currency)
 
 
+class PledgeConfirmedFilter(admin.SimpleListFilter):
+    """Bank-transfer promises by whether their donor confirmed them (only those are public)."""
+
+    title = _("promesse de virement")
+    parameter_name = "pledge"
+
+    def lookups(self, request, model_admin):
+        return (("unconfirmed", _("non confirmée par le donateur")), ("confirmed", _("confirmée par le donateur")))
+
+    def queryset(self, request, queryset):
+        pledges = queryset.filter(source=Donation.Source.BANK, status=Donation.Status.PENDING)
+        if self.value() == "unconfirmed":
+            return pledges.filter(pledge_confirmed_at__isnull=True)
+        if self.value() == "confirmed":
+            return pledges.filter(pledge_confirmed_at__isnull=False)
+        return queryset
+
+
 @admin.register(Donation)
 class DonationAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "campaign", "source", "status", "amount_display", "net_display", "donor", "created_at")
-    list_filter = ("campaign", "status", "source", ("created_at", admin.DateFieldListFilter), "frequency")
+    list_display = ("__str__", "campaign", "source", "status", "amount_display", "net_display", "donor",
+                    "pledge_confirmed", "created_at")
+    list_filter = ("campaign", "status", "source", PledgeConfirmedFilter, ("created_at", admin.DateFieldListFilter),
+                   "frequency")
+    actions = ("void_pledges",)
     search_fields = ("reference", "donor_name", "donor_email", "external_id")
     list_select_related = ("campaign",)
     date_hierarchy = "created_at"
@@ -228,7 +249,7 @@ class DonationAdmin(admin.ModelAdmin):
         return (
             "campaign", "reference", "source", "external_id", "status", "amount_display", "refunded_display",
             "net_display", "frequency", "donor_name", "donor_email", "anonymous", "message", "article_url", "locale",
-            "occurred_at", "confirmed_at", "created_at",
+            "occurred_at", "confirmed_at", "created_at", "pledge_confirmed_at", "receipt_sent_at", "receipt_error",
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -244,6 +265,12 @@ class DonationAdmin(admin.ModelAdmin):
     def amount_display(self, obj: Donation) -> str:
         return _money(obj.amount_minor, obj.currency)
 
+    @admin.display(description=_("promesse confirmée"), boolean=True)
+    def pledge_confirmed(self, obj: Donation) -> bool | None:
+        if obj.source != Donation.Source.BANK or obj.status != Donation.Status.PENDING:
+            return None
+        return obj.pledge_confirmed_at is not None
+
     @admin.display(description=_("remboursé"))
     def refunded_display(self, obj: Donation) -> str:
         return _money(obj.refunded_minor, obj.currency)
@@ -256,6 +283,21 @@ class DonationAdmin(admin.ModelAdmin):
     def donor(self, obj: Donation) -> str:
         name = obj.donor_name or obj.donor_email
         return f"{name} ({gettext('anonyme')})" if obj.anonymous and name else name
+
+    def has_void_permission(self, request) -> bool:
+        return request.user.has_perm("campaigns.change_donation")
+
+    @admin.action(description=_("Annuler les promesses sélectionnées (en attente)"), permissions=["void"])
+    def void_pledges(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        voided = backoffice.pledges_void(
+            actor=request.user, donation_ids=ids,
+            reason=gettext("Annulation groupée depuis l'administration (%(n)d sélectionnée(s))") % {"n": len(ids)},
+        )
+        self.message_user(request, gettext("%(n)d promesse(s) annulée(s).") % {"n": voided}, messages.SUCCESS)
+        if len(ids) > voided:
+            self.message_user(request, gettext("%(n)d ignorée(s) : seules les promesses en attente s'annulent.")
+                              % {"n": len(ids) - voided}, messages.WARNING)
 
     def get_urls(self):
         view = self.admin_site.admin_view

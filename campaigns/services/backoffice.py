@@ -240,3 +240,31 @@ def payment_event_staff_retry(*, actor: AbstractBaseUser, event_id: int) -> bool
 def donations_export_record(*, actor: AbstractBaseUser, filters: str, campaign_id: int | None = None) -> None:
     """Exports carry personal data out of Jauge: they are logged too."""
     audit_record(actor=actor, action=AuditLog.Action.EXPORT, campaign_id=campaign_id, details={"filters": filters})
+
+
+def pledges_void(*, actor: AbstractBaseUser, donation_ids: list[int], reason: str) -> int:
+    """Void pending pledges in bulk (a wave of fake promises): each counts nowhere from now on,
+    with one audit entry per pledge. Pledges no longer pending are left alone; returns how many
+    were voided."""
+    reason = require_reason(reason)
+    voided = 0
+    for donation_id in sorted(donation_ids):
+        with transaction.atomic():
+            before = Donation.objects.filter(pk=donation_id).values_list("status", flat=True).first()
+            if before != Donation.Status.PENDING:
+                continue
+            donation = ledger.donation_fail(donation_id=donation_id, status=Donation.Status.FAILED)
+            if donation.status != Donation.Status.FAILED:
+                continue
+            audit_record(
+                actor=actor,
+                action=AuditLog.Action.PLEDGE_VOID,
+                reason=reason,
+                campaign_id=donation.campaign_id,
+                donation_id=donation.pk,
+                amount_minor=donation.amount_minor,
+                currency=donation.currency,
+                details={"source": donation.source, "donor_confirmed": donation.pledge_confirmed_at is not None},
+            )
+            voided += 1
+    return voided
