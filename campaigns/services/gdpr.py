@@ -80,7 +80,9 @@ def scrub_payload(value: Any, patterns: list[re.Pattern]) -> Any:
     if isinstance(value, dict):
         scrubbed = {}
         for key, item in value.items():
-            if not isinstance(key, str) or _structural(key):
+            if not isinstance(key, str) or _structural(key) and not isinstance(item, (dict, list)):
+                # A structural value is a scalar; Stripe's `data.object` (or an expanded
+                # `customer`) is a container that is walked like the rest.
                 scrubbed[key] = item
             elif key.lower() in PERSONAL_KEYS:
                 scrubbed[key] = _blank_leaves(item)
