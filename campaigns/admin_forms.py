@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
-from campaigns.models import Campaign, Donation
+from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
 from campaigns.services.backoffice import MANUAL_METHODS
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -26,18 +26,27 @@ def _major(amount_minor: int | None, currency: str) -> str:
     return str(money.to_decimal(amount_minor, currency)).replace(".", ",")
 
 
-def parse_major(text: str, currency: str, *, allow_negative: bool = False) -> int:
-    """Major units as typed by staff → minor units, or a form error."""
+def parse_major(text: str, currency: str, *, allow_negative: bool = False, capped: bool = True) -> int:
+    """Major units as typed by staff → minor units, or a form error. Every amount of a gift
+    (entry, refund, correction, campaign bounds and presets) is at most MAX_AMOUNT_MINOR: above
+    it the database refuses the row, and staff get a form error instead of a 500."""
     text = (text or "").strip()
     sign = 1
     if allow_negative and text[:1] in "-−":
         sign, text = -1, text[1:].strip()
+    code = currency if money.is_known_currency(currency) else "EUR"
     try:
-        return sign * money.parse_amount(text, currency if money.is_known_currency(currency) else "EUR")
+        amount = money.parse_amount(text, code)
     except money.AmountError:
         raise forms.ValidationError(
             _("Montant invalide : « %(value)s » (exemple : 25 ou 25,50)."), params={"value": text}
         ) from None
+    if capped and amount > MAX_AMOUNT_MINOR:
+        raise forms.ValidationError(
+            _("Montant trop élevé : au plus %(max)s."),
+            params={"max": money.format_money(MAX_AMOUNT_MINOR, code, "fr")},
+        )
+    return sign * amount
 
 
 class CampaignAdminForm(forms.ModelForm):
@@ -96,7 +105,8 @@ class CampaignAdminForm(forms.ModelForm):
         return code
 
     def clean_goal_minor(self) -> int:
-        amount = parse_major(self.cleaned_data["goal_minor"], self._currency())
+        # A goal is not a gift: the single-gift cap does not bound it.
+        amount = parse_major(self.cleaned_data["goal_minor"], self._currency(), capped=False)
         if amount <= 0:
             raise forms.ValidationError(_("L'objectif doit être supérieur à zéro."))
         return amount

@@ -96,7 +96,10 @@ def parse_body(body: bytes) -> NormalizedEvent:
     occurred_at: datetime | None = None
     if data.get("occurred_at") is not None:
         raw = data["occurred_at"]
-        occurred_at = parse_datetime(raw) if isinstance(raw, str) else None
+        try:
+            occurred_at = parse_datetime(raw) if isinstance(raw, str) else None
+        except ValueError:  # well formed but impossible (2023-13-45): not a 500
+            occurred_at = None
         if occurred_at is None or occurred_at.tzinfo is None:
             raise PayloadError("data.occurred_at", "must be an ISO 8601 date-time with a time zone")
     reference = data.get("reference") or ""

@@ -188,7 +188,9 @@ def parse_event(body: bytes) -> NormalizedEvent:
     data = _obj(payload.get("data"), "data")
     obj = _obj(data.get("object"), "data.object")
     created = payload.get("created")
-    occurred_at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
+    # Bounded: a timestamp beyond year 9999 would raise instead of answering 400.
+    valid_created = isinstance(created, int) and not isinstance(created, bool) and 0 <= created < 253402300800
+    occurred_at = datetime.fromtimestamp(created, UTC) if valid_created else None
     path = "data.object"
 
     if event_type in ("checkout.session.completed", "checkout.session.async_payment_succeeded",

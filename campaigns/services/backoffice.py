@@ -9,7 +9,7 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, PaymentEvent
+from campaigns.models import MAX_AMOUNT_MINOR, AuditLog, Campaign, CampaignTotal, Donation, PaymentEvent
 from campaigns.services import intake, ledger
 from campaigns.services.audit import audit_record, require_reason
 from campaigns.services.campaigns import campaign_changed
@@ -59,8 +59,8 @@ def donation_manual_enter(
     """
     if method not in MANUAL_METHODS:
         raise ledger.LedgerError(f"unknown method {method!r}")
-    if amount_minor <= 0:
-        raise ledger.LedgerError("an amount must be positive")
+    if not 0 < amount_minor <= MAX_AMOUNT_MINOR:
+        raise ledger.LedgerError(f"an amount must be positive and at most {MAX_AMOUNT_MINOR}")
     number = number.strip()
     if pledge_reference.strip():
         return _pledge_settle(
@@ -204,6 +204,8 @@ def _stripe_staff_refund(
 def donation_staff_correct(*, actor: AbstractBaseUser, donation_id: int, delta_minor: int, reason: str) -> int:
     """Append a correction (positive or negative) to a confirmed donation."""
     reason = require_reason(reason)
+    if not 0 < abs(delta_minor) <= MAX_AMOUNT_MINOR:
+        raise ledger.LedgerError(f"a correction must be non-zero and at most {MAX_AMOUNT_MINOR} either way")
     with transaction.atomic():
         entry = ledger.donation_correct(donation_id=donation_id, delta_minor=delta_minor, note=reason[:500])
         donation = Donation.objects.get(pk=donation_id)
