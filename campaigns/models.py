@@ -197,6 +197,9 @@ class Donation(models.Model):
     # A bank-transfer pledge counts as pending money only once its donor confirmed it from the
     # e-mail that carries the bank details (a signed link): an unverified promise is never public.
     pledge_confirmed_at = models.DateTimeField(_("promesse confirmée le"), null=True, blank=True, editable=False)
+    # When the e-mail with the bank details and the confirmation link was handed to the mail
+    # server (claimed before sending, released if sending fails): a sweep sends what was missed.
+    pledge_details_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Keyed hash of the client address that made the pledge (per-address limits); no raw IP.
     client_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
 

@@ -38,6 +38,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='donation',
+            name='pledge_details_sent_at',
+            field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name='donation',
             name='receipt_error',
             field=models.CharField(blank=True, editable=False, max_length=500, verbose_name='erreur du reçu'),
         ),

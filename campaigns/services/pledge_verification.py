@@ -121,27 +121,55 @@ def pledge_confirm_by_donor(*, token: str) -> Donation:
 
 
 def pledge_details_send(*, donation_id: int) -> bool:
-    """E-mail the donor the bank details and the link that confirms their promise."""
+    """E-mail the donor the bank details and the link that confirms their promise, once: the
+    pledge is claimed before sending and released if sending fails (the task retries, the sweep
+    catches what a lost task missed)."""
     from campaigns.providers.bank_transfer import bank_details
 
-    donation = Donation.objects.select_related("campaign").get(pk=donation_id)
-    if (
-        not donation.donor_email
-        or donation.status != Donation.Status.PENDING
-        or donation.pledge_confirmed_at is not None
-    ):
+    claimed_at = timezone.now()
+    claimed = Donation.objects.filter(
+        pk=donation_id, pledge_details_sent_at__isnull=True, status=Donation.Status.PENDING,
+        pledge_confirmed_at__isnull=True, source__in=ledger.PENDING_SOURCES,
+    ).exclude(donor_email="").update(pledge_details_sent_at=claimed_at)
+    if not claimed:
         return False
+    donation = Donation.objects.select_related("campaign").get(pk=donation_id)
     campaign = donation.campaign
-    with translation.override(donation.locale or campaign.locale):
-        context = {
-            "donation": donation,
-            "campaign": campaign,
-            "amount": money.format_money(donation.amount_minor, donation.currency, donation.locale or campaign.locale),
-            "bank": bank_details(),
-            "confirm_url": pledge_confirm_url(donation=donation),
-            "confirm_days": settings.PLEDGE_CONFIRM_DAYS,
-        }
-        subject = render_to_string("emails/pledge_details_subject.txt", context).strip()
-        body = render_to_string("emails/pledge_details.txt", context)
-    EmailMessage(subject=subject, body=body, to=[donation.donor_email]).send()
+    locale = donation.locale or campaign.locale
+    try:
+        with translation.override(locale):
+            context = {
+                "donation": donation,
+                "campaign": campaign,
+                "amount": money.format_money(donation.amount_minor, donation.currency, locale),
+                "bank": bank_details(),
+                "confirm_url": pledge_confirm_url(donation=donation),
+                "confirm_days": settings.PLEDGE_CONFIRM_DAYS,
+            }
+            subject = render_to_string("emails/pledge_details_subject.txt", context).strip()
+            body = render_to_string("emails/pledge_details.txt", context)
+        EmailMessage(subject=subject, body=body, to=[donation.donor_email]).send()
+    except Exception:
+        Donation.objects.filter(pk=donation_id, pledge_details_sent_at=claimed_at).update(pledge_details_sent_at=None)
+        raise
     return True
+
+
+def pledge_details_sweep(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Send the bank-details e-mails a lost task never sent (broker down at the pledge's commit);
+    a failure is logged and left for the next sweep. Returns how many were sent."""
+    now = timezone.now()
+    ids = list(
+        Donation.objects.filter(
+            source__in=ledger.PENDING_SOURCES, status=Donation.Status.PENDING, pledge_confirmed_at__isnull=True,
+            pledge_details_sent_at__isnull=True, created_at__lt=now - older_than,
+            created_at__gte=now - timedelta(days=settings.PLEDGE_CONFIRM_DAYS),
+        ).exclude(donor_email="").order_by("pk").values_list("pk", flat=True)[:500]
+    )
+    sent = 0
+    for donation_id in ids:
+        try:
+            sent += pledge_details_send(donation_id=donation_id)
+        except Exception:
+            logger.warning("bank details for pledge %s not sent, next sweep retries", donation_id, exc_info=True)
+    return sent

@@ -135,6 +135,8 @@ def pledges_expire(*, now: datetime | None = None) -> int:
             expired += donation.status == Donation.Status.EXPIRED
     if expired:
         logger.info("%d pending pledges expired", expired)
+    # The same beat task catches bank-details e-mails a lost task never sent.
+    pledge_verification.pledge_details_sweep()
     return expired
 
 
