@@ -191,6 +191,8 @@ def _stripe_staff_refund(
                                                             idempotency_key=key)
     except stripe_provider.RefundUnavailable as exc:
         raise ledger.LedgerError(f"Stripe did not refund: {exc}") from exc
+    # Should the record below fail (the gift changed meanwhile), Stripe's refund.created event
+    # still counts the refund under the same id: it is never lost, never counted twice.
     with transaction.atomic():
         # Zero when the webhook got here first: the refund is counted, once, under its id.
         applied = ledger.donation_refund(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -38,9 +39,10 @@ def pledge_confirm(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         donation = exc.donation
         outcome, status = exc.reason, _STATUS[exc.reason]
     campaign = donation.campaign if donation is not None else None
-    context = {"outcome": outcome, "donation": donation, "campaign": campaign,
-               "lang": campaign.locale if campaign else "fr"}
+    lang = (donation.locale or campaign.locale) if donation is not None else "fr"
+    context = {"outcome": outcome, "donation": donation, "campaign": campaign, "lang": lang}
     if donation is not None:
         context["amount_display"] = money.format_money(donation.amount_minor, donation.currency,
                                                        donation.locale or campaign.locale)
-    return render(request, "campaigns/pledge_confirm.html", context, status=status)
+    with translation.override(context["lang"]):
+        return render(request, "campaigns/pledge_confirm.html", context, status=status)
