@@ -92,7 +92,8 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("title", "slug", "status", "featured", "locale", "starts_at", "ends_at")}),
         (_("Objectif et montants"), {
-            "fields": ("currency", "goal_minor", "preset_amounts_minor", "min_amount_minor", "max_amount_minor"),
+            "fields": ("currency", "goal_minor", "preset_amounts_minor", "min_amount_minor", "max_amount_minor",
+                       "pending_cap_percent"),
         }),
         (_("Texte et apparence"), {
             "fields": ("appeal", "color_primary", "color_background", "color_text", "font_family", "donor_wall"),

@@ -59,12 +59,19 @@ class CampaignAdminForm(forms.ModelForm):
         help_text=_("Séparés par des espaces ou des points-virgules, par ex. 10 ; 25 ; 50."),
     )
 
+    pending_cap_percent = forms.IntegerField(
+        label=_("Plafond des promesses affichées (% de l'objectif)"), required=False, min_value=0, max_value=100,
+        help_text=_("Les virements promis (confirmés par leur donateur) s'affichent jusqu'à cette part de "
+                    "l'objectif. Vide : 25."),
+    )
+
     class Meta:
         model = Campaign
         fields = (
             "title", "slug", "status", "featured", "locale", "starts_at", "ends_at", "currency", "goal_minor",
             "appeal", "color_primary", "color_background", "color_text", "font_family", "preset_amounts_minor",
-            "min_amount_minor", "max_amount_minor", "donor_wall", "allowed_origins", "poll_interval_seconds",
+            "min_amount_minor", "max_amount_minor", "pending_cap_percent", "donor_wall", "allowed_origins",
+            "poll_interval_seconds",
         )
         widgets = {name: forms.TextInput(attrs={"type": "color"}) for name in COLOR_FIELDS}
 
@@ -127,6 +134,10 @@ class CampaignAdminForm(forms.ModelForm):
         if any(amount <= 0 for amount in amounts):
             raise forms.ValidationError(_("Les montants proposés doivent être positifs."))
         return amounts
+
+    def clean_pending_cap_percent(self) -> int:
+        value = self.cleaned_data.get("pending_cap_percent")
+        return Campaign._meta.get_field("pending_cap_percent").default if value is None else value
 
     def clean_allowed_origins(self) -> str:
         lines = [line.strip() for line in self.cleaned_data.get("allowed_origins", "").splitlines() if line.strip()]

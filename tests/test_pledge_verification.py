@@ -215,3 +215,19 @@ def test_bank_details_lost_with_their_task_are_sent_by_the_sweep_once(big_campai
     assert [m.to for m in mail.outbox] == [["m@example.org"]]
     assert not pledge_verification.pledge_details_send(donation_id=pledge.pk)  # a late task sends nothing
     assert len(mail.outbox) == 1
+
+
+def test_editors_set_the_pending_cap_in_the_campaign_form(db):
+    from django.test import Client
+
+    from tests.staff_world import staff_world
+    from tests.test_admin_campaigns import _form
+
+    editor = Client()
+    editor.force_login(staff_world()["editor"])
+    assert editor.post("/admin/campaigns/campaign/add/", _form()).status_code == 302
+    assert Campaign.objects.get(slug="mai-juin").pending_cap_percent == 25  # left empty: the default
+    assert editor.post("/admin/campaigns/campaign/add/", _form(slug="b", pending_cap_percent="10")).status_code == 302
+    assert Campaign.objects.get(slug="b").pending_cap_percent == 10
+    refused = editor.post("/admin/campaigns/campaign/add/", _form(slug="c", pending_cap_percent="150"))
+    assert refused.status_code == 200 and "pending_cap_percent" in refused.context["adminform"].form.errors
