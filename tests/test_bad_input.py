@@ -146,3 +146,26 @@ def test_a_pledge_integrity_error_other_than_the_reference_is_not_retried(campai
         pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=MAX_AMOUNT_MINOR + 1)
     assert len(draws) == 1
     assert connection.is_usable()
+
+
+@pytest.mark.postgres
+@pytest.mark.worker
+def test_a_real_worker_and_the_sweeper_stop_retrying_an_event_that_keeps_raising(transactional_db, campaign, client):
+    from campaigns.tasks import enqueue, sweep_unprocessed
+    from tests.worker import celery_worker, wait_until
+
+    body = json.loads(webhook_body(event_id="evt_nul_worker"))
+    body["data"]["donor"]["name"] = "Ma\u0000rie"
+    with celery_worker(concurrency=1, EVENT_MAX_ATTEMPTS="3", SWEEP_AFTER_SECONDS="0"):
+        assert post_webhook(client, json.dumps(body).encode()).status_code == 202
+
+        def failed_after_sweeps() -> bool:
+            event = PaymentEvent.objects.get()
+            if event.status == PaymentEvent.Status.RECEIVED:
+                enqueue(sweep_unprocessed)  # what beat does every 30 s
+            return event.status == PaymentEvent.Status.FAILED
+
+        wait_until(failed_after_sweeps, timeout=60, interval=1, message="the event to stop as failed")
+    event = PaymentEvent.objects.get()
+    assert event.attempts == 3 and "unexpected error (3/3)" in event.last_error
+    assert CampaignTotal.objects.get(campaign=campaign).total_minor == 0
