@@ -299,3 +299,28 @@ def test_deferred_refunds_are_listed_for_editors_with_their_age(client, campaign
     html = page.content.decode()
     assert "evt_wait" in html
     assert "waiting for the donation" in html
+
+
+def test_a_counted_refund_that_fails_gives_its_money_back_once(client, campaign, stripe_gift):
+    refund = _refund_object("re_back", 1000, stripe_gift, status="pending")
+    post_stripe(client, stripe_event("evt_p", "refund.created", refund))
+    _process_all()
+    assert _total(campaign) == 1500
+    failed = {**refund, "status": "failed"}
+    post_stripe(client, stripe_event("evt_f1", "refund.failed", failed))
+    post_stripe(client, stripe_event("evt_f2", "charge.refund.updated", failed))
+    _process_all()
+    assert _total(campaign) == 2500
+    stripe_gift.refresh_from_db()
+    assert (stripe_gift.status, stripe_gift.refunded_minor) == (Donation.Status.CONFIRMED, 0)
+    assert PaymentEvent.objects.get(event_id="evt_f2").last_error.endswith("failure was already applied")
+    assert campaign_reconcile(campaign=campaign) == []
+
+
+def test_a_refund_whose_failure_arrives_first_never_counts(client, campaign, stripe_gift):
+    refund = _refund_object("re_late", 1000, stripe_gift, status="pending")
+    post_stripe(client, stripe_event("evt_f", "refund.updated", {**refund, "status": "failed"}))
+    post_stripe(client, stripe_event("evt_p", "refund.created", refund))
+    _process_all()
+    assert _total(campaign) == 2500
+    assert LedgerEntry.objects.filter(kind="refund").count() == 0

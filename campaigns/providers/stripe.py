@@ -33,9 +33,10 @@ from campaigns.providers.checkout import CheckoutProvider, CheckoutUnavailable
 
 SIGNATURE_HEADER = "Stripe-Signature"
 # Events whose data.object is a Refund (the first is what Stripe recommends listening to).
-REFUND_EVENTS = ("refund.created", "refund.updated", "charge.refund.updated")
+REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 # A pending refund has left the balance already; failed and canceled ones never took money.
 COUNTED_REFUND_STATUSES = ("succeeded", "pending")
+REVERSED_REFUND_STATUSES = ("failed", "canceled")
 
 
 class StripeProvider(CheckoutProvider):
@@ -266,10 +267,14 @@ def parse_event(body: bytes) -> NormalizedEvent:
         refund_id = obj.get("id")
         if not isinstance(refund_id, str) or not refund_id:
             raise PayloadError(f"{path}.id", "missing")
-        if status not in COUNTED_REFUND_STATUSES:
-            # failed, canceled, requires_action: no money left (see README, Refunds).
-            return NormalizedEvent(event_id=event_id, kind=IGNORED)
         amount = _int(obj, "amount", path)
+        if status in REVERSED_REFUND_STATUSES:
+            # The refund did not go through: if it was counted, its money comes back (once).
+            return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
+                                amount=amount, currency=_currency(obj, path), occurred_at=occurred_at,
+                                kind=REINSTATED, extra={"refund_reversed": refund_id})
+        if status not in COUNTED_REFUND_STATUSES:
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)  # requires_action: nothing moved yet
         return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
                             amount=amount, currency=_currency(obj, path), occurred_at=occurred_at,
                             extra={"refunds": [(refund_id, amount)]})

@@ -169,7 +169,7 @@ def _refund_apply(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campai
     if parsed.currency != donation.currency:
         raise EventError(f"currency mismatch: refund in {parsed.currency}, donation {donation} in {donation.currency}")
     event.donation = donation
-    applied = _refund_once(donation, parsed, event.event_id)
+    applied = _refund_once(donation, parsed, event.event_id, provider=event.provider)
     if applied is None:
         event.last_error = "ignored: this dispute's withdrawal was already applied"
     elif applied == 0 and parsed.amount_minor > 0:
@@ -192,7 +192,7 @@ def refund_identities(parsed: NormalizedEvent) -> list[tuple[str, int]]:
     return [(parsed.extra.get("refund_id") or parsed.event_id, parsed.amount_minor)]
 
 
-def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str) -> int | None:
+def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str, *, provider: str = "") -> int | None:
     """Apply a refund-like event; None when it is a dispute whose withdrawal was already applied
     (Stripe announces one withdrawal with several events). Each refund counts once by its
     provider id. Caller holds the campaign's lock."""
@@ -203,17 +203,52 @@ def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str) -> 
         return ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=note)
     applied = 0
     for refund_id, amount in refund_identities(parsed):
-        if amount > 0:
+        if amount > 0 and not _refund_known_failed(provider, refund_id):
             applied += ledger.donation_refund(
                 donation_id=donation.pk, amount_minor=amount, note=event_id, refund_id=refund_id[:255]
             )
     return applied
 
 
+def _refund_known_failed(provider: str, refund_id: str) -> bool:
+    """A refund whose failure was announced already (events may arrive in any order): its
+    creation must not count it afterwards. Only on the refund path, rare next to gifts."""
+    return bool(provider) and PaymentEvent.objects.filter(
+        provider=provider, event_type=REINSTATED, body__contains=f'"{refund_id}"'
+    ).exclude(status=PaymentEvent.Status.RECEIVED).exists()
+
+
+def _refund_reversal_note(refund_id: str) -> str:
+    return f"refund {refund_id} failed"
+
+
+def _apply_refund_failed(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, donation: Donation) -> str:
+    """A refund that failed after it was counted gives its money back, once; one never counted
+    moves nothing (and _refund_known_failed keeps it from being counted later)."""
+    if donation.campaign_id != campaign.pk or parsed.currency != donation.currency:
+        raise EventError(f"donation {donation} belongs to another campaign or currency than this refund")
+    event.donation = donation
+    refund_id = parsed.extra["refund_reversed"]
+    entries = LedgerEntry.objects.filter(donation_id=donation.pk)
+    counted = entries.filter(refund_id=refund_id).first()
+    if counted is None:
+        event.last_error = f"ignored: refund {refund_id} failed before it was counted"
+    elif entries.filter(note=_refund_reversal_note(refund_id)).exists():
+        event.last_error = f"ignored: refund {refund_id}'s failure was already applied"
+    else:
+        ledger.donation_reinstate(donation_id=donation.pk, amount_minor=-counted.delta_minor,
+                                  note=_refund_reversal_note(refund_id))
+    return PaymentEvent.Status.PROCESSED
+
+
 def _apply_reinstated(
     event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
 ) -> str:
     donation = _find_donation(source, parsed)
+    if parsed.extra.get("refund_reversed"):
+        if donation is None:
+            raise EventError("no donation for this failed refund yet: retry once its payment is applied")
+        return _apply_refund_failed(event, parsed, campaign, donation)
     if donation is None:
         raise EventError("no donation for this dispute")
     if donation.campaign_id != campaign.pk:
