@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -57,6 +57,14 @@ class Campaign(models.Model):
     min_amount_minor = models.BigIntegerField(_("don minimum (centimes)"), default=100)
     max_amount_minor = models.BigIntegerField(_("don maximum (centimes)"), default=10_000_000)
     donor_wall = models.BooleanField(_("mur des donateurs"), default=False)
+    # Promised bank transfers are shown publicly up to this share of the goal: a promise costs
+    # nothing to make, so a handful of them must never fill a banner.
+    pending_cap_percent = models.PositiveSmallIntegerField(
+        _("plafond des promesses affichées (% de l'objectif)"),
+        default=25,
+        validators=[MaxValueValidator(100)],
+        help_text=_("Part de l'objectif au-delà de laquelle les virements promis ne sont plus affichés."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -95,6 +103,11 @@ class Campaign(models.Model):
         """Open to new gifts through the donation form."""
         now = timezone.now()
         return self.status == self.Status.ACTIVE and self.starts_at <= now < self.ends_at
+
+    @property
+    def pending_cap_minor(self) -> int:
+        """The most promised (not yet received) money the public figures ever show."""
+        return self.goal_minor * self.pending_cap_percent // 100
 
     @property
     def origins(self) -> list[str]:
@@ -179,6 +192,16 @@ class Donation(models.Model):
     occurred_at = models.DateTimeField(_("date du don"), null=True, blank=True)
     confirmed_at = models.DateTimeField(_("confirmé le"), null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the receipt was not sent (a refused address): set with receipt_sent_at, never retried.
+    receipt_error = models.CharField(_("erreur du reçu"), max_length=500, blank=True, editable=False)
+    # A bank-transfer pledge counts as pending money only once its donor confirmed it from the
+    # e-mail that carries the bank details (a signed link): an unverified promise is never public.
+    pledge_confirmed_at = models.DateTimeField(_("promesse confirmée le"), null=True, blank=True, editable=False)
+    # When the e-mail with the bank details and the confirmation link was handed to the mail
+    # server (claimed before sending, released if sending fails): a sweep sends what was missed.
+    pledge_details_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Keyed hash of the client address that made the pledge (per-address limits); no raw IP.
+    client_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
 
     class Meta:
         verbose_name = _("don")
@@ -256,6 +279,9 @@ class LedgerEntry(AppendOnlyModel):
     delta_minor = models.BigIntegerField(_("mouvement (centimes)"))
     kind = models.CharField(_("nature"), max_length=12, choices=Kind.choices)
     note = models.CharField(_("motif"), max_length=500, blank=True)
+    # The provider's identity of a refund (Stripe: the Refund object's id `re_…`; generic: the
+    # event's refund id or event id): one refund counts once, however many events announce it.
+    refund_id = models.CharField(_("identifiant du remboursement"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("créé le"), default=timezone.now)
 
     objects = AppendOnlyQuerySet.as_manager()
@@ -267,6 +293,9 @@ class LedgerEntry(AppendOnlyModel):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(delta_minor=0), name="ledger_delta_not_zero"),
+            models.UniqueConstraint(
+                fields=["donation", "refund_id"], condition=~Q(refund_id=""), name="ledger_refund_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -326,6 +355,7 @@ class AuditLog(AppendOnlyModel):
         ERASURE = "erasure", _("Effacement RGPD")
         EVENT_RETRY = "event_retry", _("Relance d'un événement")
         EXPORT = "export", _("Export")
+        PLEDGE_VOID = "pledge_void", _("Annulation de promesses")
 
     at = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

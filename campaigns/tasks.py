@@ -98,3 +98,11 @@ def expire_pledges() -> None:
     from campaigns.services import pledges
 
     pledges.pledges_expire()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_pledge_details(donation_id: int) -> None:
+    """The bank details and the link that confirms a bank-transfer promise, to its donor."""
+    from campaigns.services import pledge_verification
+
+    pledge_verification.pledge_details_send(donation_id=donation_id)

@@ -65,9 +65,10 @@ def _process_all() -> None:
 @pytest.mark.usefixtures("_stripe_settings")
 def test_a_stripe_refund_delivered_before_its_checkout_applies_once_the_checkout_arrives(client, campaign):
     pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500)
-    charge = {"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "currency": "eur", "amount": 2500,
-              "amount_refunded": 1000, "metadata": {"reference": pledge.reference, "campaign": campaign.slug}}
-    post_stripe(client, stripe_event("evt_rf_1", "charge.refunded", charge, {"amount_refunded": 0}))
+    refund = {"id": "re_1", "object": "refund", "payment_intent": "pi_1", "charge": "ch_1", "currency": "eur",
+              "amount": 1000, "status": "succeeded",
+              "metadata": {"reference": pledge.reference, "campaign": campaign.slug}}
+    post_stripe(client, stripe_event("evt_rf_1", "refund.created", refund))
     _process_all()
     assert PaymentEvent.objects.get(event_id="evt_rf_1").status == PaymentEvent.Status.DEFERRED
 

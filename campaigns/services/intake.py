@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -115,20 +116,35 @@ def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donat
         status=PaymentEvent.Status.DEFERRED,
     )
     handler = get_provider(provider)
-    applied = 0
+    settled = 0
     for refund_event in deferred.order_by("received_at", "pk"):
-        parsed = handler.parse(refund_event.body.encode())
-        _refund_once(donation, parsed, refund_event.event_id)
-        refund_event.status = PaymentEvent.Status.PROCESSED
+        refund_event.last_error = ""
+        try:
+            parsed = handler.parse(refund_event.body.encode())
+            if parsed.campaign_slug == total.campaign.slug:
+                settled += 1
+            else:
+                # It waits under the campaign it names (and fails the check below): that
+                # campaign's counter is the one that counted it.
+                CampaignTotal.objects.filter(campaign__slug=parsed.campaign_slug).update(
+                    deferred_events=Greatest(F("deferred_events") - 1, 0)
+                )
+            # A savepoint: a refund that fails its checks fails alone, the success still counts.
+            with transaction.atomic():
+                _refund_apply(refund_event, parsed, total.campaign, donation)
+            refund_event.status = PaymentEvent.Status.PROCESSED
+        except PayloadError as exc:
+            refund_event.status, refund_event.last_error = PaymentEvent.Status.FAILED, f"unusable payload: {exc}"
+        except (EventError, ledger.LedgerError) as exc:
+            refund_event.status, refund_event.last_error = PaymentEvent.Status.FAILED, str(exc)
+            logger.warning("deferred refund %s failed: %s", refund_event, exc)
         refund_event.processed_at = timezone.now()
         refund_event.donation = donation
-        refund_event.last_error = ""
         refund_event.save(update_fields=["status", "processed_at", "donation", "last_error"])
-        applied += 1
-    if applied:
+    if settled:
         # An UPDATE, not total.save(): each refund above saved the counter through its own copy.
         CampaignTotal.objects.filter(pk=total.pk).update(
-            deferred_events=Greatest(F("deferred_events") - applied, 0)
+            deferred_events=Greatest(F("deferred_events") - settled, 0)
         )
 
 
@@ -141,36 +157,98 @@ def _apply_refunded(
         total.deferred_events += 1
         total.save(update_fields=["deferred_events"])
         return PaymentEvent.Status.DEFERRED
-    if donation.campaign_id != campaign.pk:
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
+    _refund_apply(event, parsed, campaign, donation)
+    return PaymentEvent.Status.PROCESSED
+
+
+def _refund_apply(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, donation: Donation) -> None:
+    """One refund's checks and effect, the same whether it came after its donation or waited for
+    it: the event's campaign and currency must be the donation's; it takes at most what is left."""
+    if donation.campaign_id != campaign.pk or parsed.campaign_slug != campaign.slug:
+        raise EventError(f"donation {donation} belongs to another campaign than {parsed.campaign_slug!r}")
+    if parsed.currency != donation.currency:
+        raise EventError(f"currency mismatch: refund in {parsed.currency}, donation {donation} in {donation.currency}")
     event.donation = donation
-    applied = _refund_once(donation, parsed, event.event_id)
+    applied = _refund_once(donation, parsed, event.event_id, provider=event.provider)
     if applied is None:
         event.last_error = "ignored: this dispute's withdrawal was already applied"
+    elif applied == 0 and parsed.amount_minor > 0:
+        event.last_error = "ignored: this refund was already counted"
     elif applied < parsed.amount_minor:
         event.last_error = f"refund capped at {applied}: only that much was left on the donation"
-    return PaymentEvent.Status.PROCESSED
 
 
 def _dispute_note(parsed: NormalizedEvent, step: str) -> str:
     return f"dispute {parsed.extra['dispute']} {step}"
 
 
-def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str) -> int | None:
+def refund_identities(parsed: NormalizedEvent) -> list[tuple[str, int]]:
+    """(provider refund id, amount) of each refund an event announces. Stripe's Refund objects
+    carry their own id; a generic event may name its refund (`data.refund_id`), else the event
+    is the refund."""
+    refunds = parsed.extra.get("refunds")
+    if refunds:
+        return [(str(refund_id), int(amount)) for refund_id, amount in refunds]
+    return [(parsed.extra.get("refund_id") or parsed.event_id, parsed.amount_minor)]
+
+
+def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str, *, provider: str = "") -> int | None:
     """Apply a refund-like event; None when it is a dispute whose withdrawal was already applied
-    (Stripe announces one withdrawal with several events). Caller holds the campaign's lock."""
-    note = event_id
+    (Stripe announces one withdrawal with several events). Each refund counts once by its
+    provider id. Caller holds the campaign's lock."""
     if parsed.extra.get("dispute"):
         note = _dispute_note(parsed, "withdrawn")
         if LedgerEntry.objects.filter(donation_id=donation.pk, note=note).exists():
             return None
-    return ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=note)
+        return ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=note)
+    applied = 0
+    for refund_id, amount in refund_identities(parsed):
+        if amount > 0 and not _refund_known_failed(provider, refund_id):
+            applied += ledger.donation_refund(
+                donation_id=donation.pk, amount_minor=amount, note=event_id, refund_id=refund_id[:255]
+            )
+    return applied
+
+
+def _refund_known_failed(provider: str, refund_id: str) -> bool:
+    """A refund whose failure was announced already (events may arrive in any order): its
+    creation must not count it afterwards. Only on the refund path, rare next to gifts."""
+    return bool(provider) and PaymentEvent.objects.filter(
+        provider=provider, event_type=REINSTATED, body__contains=f'"{refund_id}"'
+    ).exclude(status=PaymentEvent.Status.RECEIVED).exists()
+
+
+def _refund_reversal_note(refund_id: str) -> str:
+    return f"refund {refund_id} failed"
+
+
+def _apply_refund_failed(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, donation: Donation) -> str:
+    """A refund that failed after it was counted gives its money back, once; one never counted
+    moves nothing (and _refund_known_failed keeps it from being counted later)."""
+    if donation.campaign_id != campaign.pk or parsed.currency != donation.currency:
+        raise EventError(f"donation {donation} belongs to another campaign or currency than this refund")
+    event.donation = donation
+    refund_id = parsed.extra["refund_reversed"]
+    entries = LedgerEntry.objects.filter(donation_id=donation.pk)
+    counted = entries.filter(refund_id=refund_id).first()
+    if counted is None:
+        event.last_error = f"ignored: refund {refund_id} failed before it was counted"
+    elif entries.filter(note=_refund_reversal_note(refund_id)).exists():
+        event.last_error = f"ignored: refund {refund_id}'s failure was already applied"
+    else:
+        ledger.donation_reinstate(donation_id=donation.pk, amount_minor=-counted.delta_minor,
+                                  note=_refund_reversal_note(refund_id))
+    return PaymentEvent.Status.PROCESSED
 
 
 def _apply_reinstated(
     event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
 ) -> str:
     donation = _find_donation(source, parsed)
+    if parsed.extra.get("refund_reversed"):
+        if donation is None:
+            raise EventError("no donation for this failed refund yet: retry once its payment is applied")
+        return _apply_refund_failed(event, parsed, campaign, donation)
     if donation is None:
         raise EventError("no donation for this dispute")
     if donation.campaign_id != campaign.pk:
@@ -261,6 +339,11 @@ def payment_event_process(*, event_id: int) -> PaymentEvent:
         return event
     except (EventError, ledger.LedgerError) as exc:
         error = exc
+    except OperationalError:
+        raise  # the database itself (down, a lock timeout): the task's retries and the sweeper
+    except Exception as exc:
+        _unexpected_error_record(event_id=event_id, error=exc)
+        raise
     # A business error rolled the whole transaction back (no partial money move); the event is
     # kept, marked failed in a transaction of its own. (Cheaper than a savepoint on every event.)
     with transaction.atomic():
@@ -275,6 +358,23 @@ def payment_event_process(*, event_id: int) -> PaymentEvent:
         event.save(update_fields=["status", "attempts", "last_error", "processed_at", "donation"])
     logger.warning("payment event %s failed: %s", event, error)
     return event
+
+
+def _unexpected_error_record(*, event_id: int, error: Exception) -> None:
+    """A bug or a payload no check foresaw: count the attempt, keep the error, and after
+    EVENT_MAX_ATTEMPTS stop (failed, shown to editors) instead of being re-sent forever."""
+    with transaction.atomic():
+        event = PaymentEvent.objects.select_for_update().get(pk=event_id)
+        if event.status != PaymentEvent.Status.RECEIVED:
+            return
+        event.attempts += 1
+        event.last_error = f"unexpected error ({event.attempts}/{settings.EVENT_MAX_ATTEMPTS}): " \
+            f"{type(error).__name__}: {error}"[:2000]
+        if event.attempts >= settings.EVENT_MAX_ATTEMPTS:
+            event.status = PaymentEvent.Status.FAILED
+            event.processed_at = timezone.now()
+        event.save(update_fields=["status", "attempts", "last_error", "processed_at"])
+    logger.exception("payment event %s raised (attempt %d)", event, event.attempts, exc_info=error)
 
 
 def payment_event_retry(*, event_id: int) -> PaymentEvent:
@@ -304,4 +404,44 @@ def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
         enqueue_event(event_id)
     if ids:
         logger.info("sweeper re-enqueued %d unprocessed payment events", len(ids))
+    deferred_refunds_expire()
     return ids
+
+
+def deferred_refunds_expire(*, now=None) -> list[int]:
+    """Refunds still waiting for their donation's success after DEFERRED_REFUND_MAX_HOURS fail,
+    with their error, where editors look (a success that never comes must not hide a refund)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.DEFERRED_REFUND_MAX_HOURS)
+    ids = list(
+        PaymentEvent.objects.filter(status=PaymentEvent.Status.DEFERRED, received_at__lt=cutoff)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    failed = []
+    for event_id in ids:
+        with transaction.atomic():
+            event = PaymentEvent.objects.select_for_update().get(pk=event_id)
+            if event.status != PaymentEvent.Status.DEFERRED:
+                continue
+            handler = get_provider(event.provider)
+            try:
+                slug = handler.parse(event.body.encode()).campaign_slug
+            except PayloadError:
+                slug = ""
+            total = ledger.total_lock_by_slug(slug=slug) if slug else None
+            if total is not None:
+                CampaignTotal.objects.filter(pk=total.pk).update(
+                    deferred_events=Greatest(F("deferred_events") - 1, 0)
+                )
+            event.status = PaymentEvent.Status.FAILED
+            event.processed_at = now
+            event.last_error = (
+                f"the donation's success never came within {settings.DEFERRED_REFUND_MAX_HOURS} h: "
+                "check the payment with the provider, then retry this refund"
+            )
+            event.save(update_fields=["status", "processed_at", "last_error"])
+            failed.append(event_id)
+    if failed:
+        logger.warning("%d deferred refunds failed: their donation never succeeded", len(failed))
+    return failed

@@ -8,7 +8,8 @@ Counting rules (the reconcile service recomputes them the same way from the ledg
 - total_minor = Σ ledger deltas;
 - donation_count = donations whose Σ ledger deltas is > 0;
 - donor_count = distinct donor keys among those donations;
-- pending_minor = amount of pending pledges that promise money (bank transfers).
+- pending_minor = amount of pending pledges that promise money (bank transfers) and that their
+  donor confirmed (pledge_confirmed_at); the public figure caps it per campaign (selectors).
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def ledger_post(
     kind: str,
     note: str = "",
     net_before: int | None = None,
+    refund_id: str = "",
 ) -> LedgerEntry:
     """Append one entry and move the locked counter and the donation's balance with it. Caller
     holds both locks.
@@ -139,7 +141,8 @@ def ledger_post(
         donation.balance_minor = net_after
         donation.save(update_fields=["balance_minor"])
     entry = LedgerEntry.objects.create(
-        campaign_id=donation.campaign_id, donation=donation, delta_minor=delta_minor, kind=kind, note=note
+        campaign_id=donation.campaign_id, donation=donation, delta_minor=delta_minor, kind=kind, note=note,
+        refund_id=refund_id,
     )
     total.total_minor += delta_minor
     if net_before <= 0 < net_after:
@@ -155,7 +158,8 @@ def ledger_post(
 
 
 def _pending_adjust(total: CampaignTotal, donation: Donation, sign: int) -> None:
-    if donation.source in PENDING_SOURCES:
+    # Only a promise its donor confirmed is pending money (services/pledge_verification.py).
+    if donation.source in PENDING_SOURCES and donation.pledge_confirmed_at is not None:
         total.pending_minor = max(0, total.pending_minor + sign * donation.amount_minor)
 
 
@@ -277,17 +281,20 @@ def _receipt_on_commit(donation: Donation) -> None:
 
 
 def donation_refund(
-    *, donation_id: int, amount_minor: int | None = None, note: str = ""
+    *, donation_id: int, amount_minor: int | None = None, note: str = "", refund_id: str = ""
 ) -> int:
     """Refund all or part of a confirmed donation; returns the amount actually refunded.
 
     Refunds beyond what is left are capped (providers report them; the ledger never goes
-    negative). Refunding an unconfirmed donation is refused.
+    negative). Refunding an unconfirmed donation is refused. With `refund_id` (the provider's
+    identity of the refund) a refund already recorded returns 0 and changes nothing.
     """
     with transaction.atomic():
         total, donation = _lock_donation(donation_id)
         if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
             raise LedgerError(f"donation {donation} is {donation.status}, not confirmed: nothing to refund")
+        if refund_id and refund_recorded(donation_id=donation.pk, refund_id=refund_id):
+            return 0
         net = donation.balance_minor
         # A negative correction (a bank fee) already took part of the gift out of the ledger:
         # a refund can only take out what the ledger still holds.
@@ -310,8 +317,13 @@ def donation_refund(
             kind=LedgerEntry.Kind.REFUND,
             note=note,
             net_before=net,
+            refund_id=refund_id,
         )
     return applied
+
+
+def refund_recorded(*, donation_id: int, refund_id: str) -> bool:
+    return LedgerEntry.objects.filter(donation_id=donation_id, refund_id=refund_id).exists()
 
 
 def donation_fail(*, donation_id: int, status: str = Donation.Status.FAILED) -> Donation:

@@ -1,11 +1,13 @@
 """Pledges: a reader's promise, a pending Donation with a reference, handed to a provider.
 
 A pledge counts nowhere until its provider confirms it (bank transfers count as pending
-money meanwhile); a pledge nobody confirms expires after its provider's delay.
+money meanwhile, once their donor confirmed them: services/pledge_verification.py); a pledge
+nobody confirms expires after its provider's delay.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime, timedelta
 
@@ -14,8 +16,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, Donation
-from campaigns.services import ledger
+from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
+from campaigns.services import ledger, pledge_verification
 from campaigns.services.references import reference_generate
 
 logger = logging.getLogger(__name__)
@@ -47,18 +49,30 @@ def pledge_create(
     message: str = "",
     article_url: str = "",
     locale: str = "",
+    client_address: str = "",
 ) -> Donation:
-    """Create a pending donation with a fresh reference (its external id too)."""
+    """Create a pending donation with a fresh reference (its external id too).
+
+    A bank-transfer pledge is checked against the per-e-mail and per-address limits of
+    unconfirmed pledges (PledgeLimitReached), and its donor gets the bank details by e-mail with
+    the link that confirms it (only then does it count as pending money)."""
     if not campaign.is_open:
         raise PledgeError(f"campaign {campaign.slug} is not open to gifts")
-    if not campaign.min_amount_minor <= amount_minor <= campaign.max_amount_minor:
+    if not campaign.min_amount_minor <= amount_minor <= min(campaign.max_amount_minor, MAX_AMOUNT_MINOR):
+        # The global cap too: above it the database refuses the row, which must never pass for
+        # a reference collision below.
         raise PledgeError(f"amount {amount_minor} outside the campaign's bounds")
     source = PROVIDER_SOURCES[provider]
+    client_key = pledge_verification.client_key_for(address=client_address)
     for _attempt in range(5):
         reference = reference_generate()
         try:
             # A savepoint: a reference collision (unique) is retried with a new code.
             with transaction.atomic():
+                if source in ledger.PENDING_SOURCES:
+                    # Under the campaign's lock: two pledges at once cannot both pass the limit.
+                    ledger.total_lock(campaign_id=campaign.pk)
+                    pledge_verification.pledge_limits_check(donor_email=donor_email, client_key=client_key)
                 donation, _created = ledger.donation_create(
                     campaign=campaign,
                     source=source,
@@ -74,13 +88,35 @@ def pledge_create(
                     article_url=article_url,
                     locale=locale or campaign.locale,
                 )
-                if public_amount:
-                    Donation.objects.filter(pk=donation.pk).update(public_amount=True)
-                    donation.public_amount = True
+                extra = {"public_amount": True} if public_amount else {}
+                if client_key:
+                    extra["client_key"] = client_key
+                if extra:
+                    Donation.objects.filter(pk=donation.pk).update(**extra)
+                    for field, value in extra.items():
+                        setattr(donation, field, value)
+                if source in ledger.PENDING_SOURCES and donor_email:
+                    transaction.on_commit(functools.partial(_pledge_details_enqueue, donation.pk))
             return donation
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not _reference_taken(exc):
+                raise
             logger.info("reference %s already taken, drawing another", reference)
     raise PledgeError("could not draw a free reference")
+
+
+def _pledge_details_enqueue(donation_id: int) -> None:
+    from campaigns.tasks import enqueue, send_pledge_details
+
+    enqueue(send_pledge_details, donation_id)
+
+
+def _reference_taken(exc: IntegrityError) -> bool:
+    """Only a clash on the reference's unique index is worth another draw; any other integrity
+    error (a check constraint) would fail the same way five times."""
+    diag = getattr(exc.__cause__, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    return "reference" in constraint or (not constraint and "reference" in str(exc))
 
 
 def pledges_expire(*, now: datetime | None = None) -> int:
@@ -99,6 +135,8 @@ def pledges_expire(*, now: datetime | None = None) -> int:
             expired += donation.status == Donation.Status.EXPIRED
     if expired:
         logger.info("%d pending pledges expired", expired)
+    # The same beat task catches bank-details e-mails a lost task never sent.
+    pledge_verification.pledge_details_sweep()
     return expired
 
 

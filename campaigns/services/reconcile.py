@@ -35,7 +35,8 @@ def totals_compute(*, campaign_id: int) -> dict[str, int]:
         Donation.objects.filter(pk__in=counted_ids).values("donor_key").distinct().count()
     )
     pending = Donation.objects.filter(
-        campaign_id=campaign_id, status=Donation.Status.PENDING, source__in=ledger.PENDING_SOURCES
+        campaign_id=campaign_id, status=Donation.Status.PENDING, source__in=ledger.PENDING_SOURCES,
+        pledge_confirmed_at__isnull=False,
     ).aggregate(s=Sum("amount_minor"))["s"]
     return {
         "total_minor": entries.aggregate(s=Sum("delta_minor"))["s"] or 0,

@@ -33,6 +33,7 @@ from campaigns.providers.bank_transfer import bank_details, epc_qr_svg
 from campaigns.providers.checkout import CheckoutUnavailable
 from campaigns.providers.sandbox import sandbox_enabled
 from campaigns.services import pledges
+from campaigns.services.pledge_verification import PledgeLimitReached
 from campaigns.services.references import InvalidReference, reference_normalize
 from campaigns.templatetags.jauge import progress_context
 
@@ -220,7 +221,12 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
                 message=data["message"],
                 article_url=data["article"],
                 locale=lang,
+                client_address=client_address(request),
             )
+        except PledgeLimitReached:
+            form.add_error(None, _("Vous avez déjà plusieurs promesses de virement non confirmées : confirmez-les "
+                                   "depuis l'e-mail reçu, ou attendez avant d'en faire une nouvelle."))
+            return _form_response(request, campaign, form, lang, status=429)
         except pledges.PledgeError:
             return _closed(request, campaign, lang)
         provider = PROVIDERS[data["provider"]]
@@ -298,6 +304,8 @@ def _thanks_context(request: HttpRequest, donation: Donation, lang: str) -> dict
         "amount_display": money.format_money(donation.amount_minor, donation.currency, lang),
         "monthly": donation.frequency == Donation.Frequency.MONTHLY,
         "pending": donation.status == Donation.Status.PENDING,
+        "awaiting_donor_confirmation": donation.source == Donation.Source.BANK
+        and donation.status == Donation.Status.PENDING and donation.pledge_confirmed_at is None,
         "bank": bank,
         "status_url": _with_lang(
             reverse("donate-thanks-status", kwargs={"slug": campaign.slug, "reference": donation.reference}),
