@@ -96,7 +96,9 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Texte et apparence"), {
             "fields": ("appeal", "color_primary", "color_background", "color_text", "font_family", "donor_wall"),
         }),
-        (_("Intégration"), {"fields": ("allowed_origins", "poll_interval_seconds", "preview", "snippets")}),
+        (_("Intégration"), {
+            "fields": ("allowed_origins", "poll_interval_seconds", "thank_days", "preview", "snippets"),
+        }),
     )
 
     class Media:

@@ -27,6 +27,7 @@ def _form(**overrides) -> dict:
         "min_amount_minor": "2", "max_amount_minor": "5000", "appeal": "Soutenez-nous",
         "color_primary": "#b8002e", "color_background": "#ffffff", "color_text": "#1a1a1a", "font_family": "",
         "allowed_origins": "https://www.exemple.fr\nhttps://blog.exemple.fr/", "poll_interval_seconds": "10",
+        "thank_days": "30",
     }
     data.update(overrides)
     return data
