@@ -67,16 +67,18 @@
 
   function takeMarker() {
     var found = /^#jauge-thanks=([A-Za-z0-9_-]{1,80})\.(\d{1,12})$/.exec(location.hash);
-    if (!found) { return; }
+    if (!found) { return false; }
     var until = +found[2] * 1000;
     var store = storage();
+    var kept = false;
     if (store && until > Date.now() && until <= Date.now() + THANKS_MAX_MS) {
-      try { store.setItem(THANKS + ":" + found[1], String(until)); } catch (e) { /* full or blocked */ }
+      try { store.setItem(THANKS + ":" + found[1], String(until)); kept = true; } catch (e) { /* full or blocked */ }
     }
     // Out of the address bar: a copied or shared link must not thank its next reader.
     if (window.history && history.replaceState) {
       history.replaceState(history.state, "", location.pathname + location.search);
     }
+    return kept;
   }
 
   // The variant to ask for: `name` is the campaign shown (for `current`, known after one answer).
@@ -136,6 +138,10 @@
     window[relayKey] = true;
     window.addEventListener("message", relay);
     window.addEventListener("jauge:thanks", steerAll);
+    // The thank-you link may lead back to this very page (only its fragment differs): no reload then.
+    window.addEventListener("hashchange", function () {
+      if (takeMarker()) { window.dispatchEvent(new CustomEvent("jauge:thanks")); }
+    });
   }
 
   var mode = script.getAttribute("data-mode");
