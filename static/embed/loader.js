@@ -142,6 +142,12 @@
     window.addEventListener("hashchange", function () {
       if (takeMarker()) { window.dispatchEvent(new CustomEvent("jauge:thanks")); }
     });
+    // Another tab of the site took a marker or showed the ask again: follow it here too.
+    window.addEventListener("storage", function (event) {
+      if (event.key === null || event.key.indexOf(THANKS + ":") === 0) {
+        window.dispatchEvent(new CustomEvent("jauge:thanks"));
+      }
+    });
   }
 
   var mode = script.getAttribute("data-mode");
