@@ -1,6 +1,6 @@
 """What every reader gets: axe-core, run by Chromium, finds no serious or critical violation on the
-donation page (as served and with its form's errors shown), the thank-you page and the banner frame
-in each variant, in French and in English.
+donation page (as served and with its form's errors shown), the sandbox checkout, the thank-you page
+and the banner frame in each variant, in French and in English.
 
 axe-core is vendored in tests/e2e/axe/ (see its README); it is evaluated in the page through the
 DevTools protocol, so no page's Content-Security-Policy has to let it in.
@@ -80,4 +80,13 @@ def test_the_thank_you_page_has_no_serious_accessibility_violation(live_server, 
 def test_the_banner_frame_has_no_serious_accessibility_violation(live_server, gift, page, axe_source, variant, lang):
     page.goto(f"{live_server.url}/embed/test-campaign/frame/?variant={variant}&lang={lang}")
     expect(page.locator(".jauge [role=progressbar]")).to_be_visible()
+    assert axe_violations(page, axe_source) == []
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_sandbox_checkout_has_no_serious_accessibility_violation(live_server, transactional_db, campaign, page,
+                                                                    axe_source, lang):
+    donation = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500)
+    page.goto(f"{live_server.url}/c/test-campaign/checkout/{donation.reference}/?lang={lang}")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
     assert axe_violations(page, axe_source) == []
