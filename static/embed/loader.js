@@ -120,8 +120,9 @@
   function relay(event) {
     if (event.origin !== src.origin) { return; }
     var data = event.data || {};
+    if ((data.jauge !== "slug" && data.jauge !== "show-again") || typeof data.slug !== "string") { return; }
     var frame = frameFor(event.source);
-    if (!frame || typeof data.slug !== "string") { return; }
+    if (!frame) { return; }
     if (data.jauge === "slug") {
       frame.setAttribute("data-jauge-slug", data.slug);
       steer(frame);
