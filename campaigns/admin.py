@@ -65,8 +65,11 @@ def embed_snippets(campaign: Campaign) -> list[tuple[str, str, str]]:
         (
             "iframe",
             gettext("Iframe"),
+            # The relay line (anywhere on the page) lets the frame thank a reader who has just given:
+            # the marker lives in the publication's localStorage, which the frame cannot read.
             f'<iframe src="{base}/frame/" title="{title}" style="width:100%;height:140px;border:0" '
-            f'loading="lazy"></iframe>',
+            f'loading="lazy"></iframe>\n'
+            f'<script src="{base}.js" data-mode="relay" async></script>',
         ),
         (
             "htmx",
@@ -98,7 +101,9 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Texte et apparence"), {
             "fields": ("appeal", "color_primary", "color_background", "color_text", "font_family", "donor_wall"),
         }),
-        (_("Intégration"), {"fields": ("allowed_origins", "poll_interval_seconds", "preview", "snippets")}),
+        (_("Intégration"), {
+            "fields": ("allowed_origins", "poll_interval_seconds", "thank_days", "preview", "snippets"),
+        }),
     )
 
     class Media:

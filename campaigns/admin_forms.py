@@ -71,7 +71,7 @@ class CampaignAdminForm(forms.ModelForm):
             "title", "slug", "status", "featured", "locale", "starts_at", "ends_at", "currency", "goal_minor",
             "appeal", "color_primary", "color_background", "color_text", "font_family", "preset_amounts_minor",
             "min_amount_minor", "max_amount_minor", "pending_cap_percent", "donor_wall", "allowed_origins",
-            "poll_interval_seconds",
+            "poll_interval_seconds", "thank_days",
         )
         widgets = {name: forms.TextInput(attrs={"type": "color"}) for name in COLOR_FIELDS}
 

@@ -14,6 +14,8 @@ from campaigns import money
 # The largest single amount Jauge accepts, in minor units (10 000 000,00): anything above
 # is a data error (a provider bug, a pasted IBAN), never a gift.
 MAX_AMOUNT_MINOR = 1_000_000_000
+# A year: the thank-you marker is the reader's to keep, not a subscription.
+MAX_THANK_DAYS = 366
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Un code ISO 4217 en trois lettres majuscules."))
 
@@ -46,6 +48,15 @@ class Campaign(models.Model):
     )
     poll_interval_seconds = models.PositiveIntegerField(
         _("intervalle de rafraîchissement (s)"), default=10, validators=[MinValueValidator(2)]
+    )
+    # After a gift the reader's banners say "Merci !" instead of asking, for this many days
+    # (a marker kept in the publication's own localStorage by the loader; 0: always ask).
+    thank_days = models.PositiveSmallIntegerField(
+        _("remerciement (jours)"),
+        default=30,
+        validators=[MaxValueValidator(MAX_THANK_DAYS)],
+        help_text=_("Après un don, les bannières de la publication remercient le lecteur au lieu de "
+                    "solliciter, pendant ce nombre de jours (0 : toujours solliciter)."),
     )
     # Theming: CSS custom properties on the banner.
     color_primary = models.CharField(_("couleur principale"), max_length=7, default="#b8002e")
@@ -80,6 +91,7 @@ class Campaign(models.Model):
                 name="campaign_amount_bounds",
             ),
             models.CheckConstraint(condition=~Q(slug="current"), name="campaign_slug_not_reserved"),
+            models.CheckConstraint(condition=Q(thank_days__lte=MAX_THANK_DAYS), name="campaign_thank_days_max"),
         ]
 
     def __str__(self) -> str:
