@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape, format_html, format_html_join
+from django.utils.timesince import timesince
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -65,8 +66,11 @@ def embed_snippets(campaign: Campaign) -> list[tuple[str, str, str]]:
         (
             "iframe",
             gettext("Iframe"),
+            # The relay line (anywhere on the page) lets the frame thank a reader who has just given:
+            # the marker lives in the publication's localStorage, which the frame cannot read.
             f'<iframe src="{base}/frame/" title="{title}" style="width:100%;height:140px;border:0" '
-            f'loading="lazy"></iframe>',
+            f'loading="lazy"></iframe>\n'
+            f'<script src="{base}.js" data-mode="relay" async></script>',
         ),
         (
             "htmx",
@@ -92,12 +96,15 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("title", "slug", "status", "featured", "locale", "starts_at", "ends_at")}),
         (_("Objectif et montants"), {
-            "fields": ("currency", "goal_minor", "preset_amounts_minor", "min_amount_minor", "max_amount_minor"),
+            "fields": ("currency", "goal_minor", "preset_amounts_minor", "min_amount_minor", "max_amount_minor",
+                       "pending_cap_percent"),
         }),
         (_("Texte et apparence"), {
             "fields": ("appeal", "color_primary", "color_background", "color_text", "font_family", "donor_wall"),
         }),
-        (_("Intégration"), {"fields": ("allowed_origins", "poll_interval_seconds", "preview", "snippets")}),
+        (_("Intégration"), {
+            "fields": ("allowed_origins", "poll_interval_seconds", "thank_days", "preview", "snippets"),
+        }),
     )
 
     class Media:
@@ -211,11 +218,31 @@ class LedgerInline(admin.TabularInline):
         return _money(obj.delta_minor, obj.donation.currency)
 
 
+class PledgeConfirmedFilter(admin.SimpleListFilter):
+    """Bank-transfer promises by whether their donor confirmed them (only those are public)."""
+
+    title = _("promesse de virement")
+    parameter_name = "pledge"
+
+    def lookups(self, request, model_admin):
+        return (("unconfirmed", _("non confirmée par le donateur")), ("confirmed", _("confirmée par le donateur")))
+
+    def queryset(self, request, queryset):
+        pledges = queryset.filter(source=Donation.Source.BANK, status=Donation.Status.PENDING)
+        if self.value() == "unconfirmed":
+            return pledges.filter(pledge_confirmed_at__isnull=True)
+        if self.value() == "confirmed":
+            return pledges.filter(pledge_confirmed_at__isnull=False)
+        return queryset
+
+
 @admin.register(Donation)
 class DonationAdmin(admin.ModelAdmin):
     list_display = ("__str__", "campaign", "source", "status", "amount_display", "balance_display", "donor",
-                    "created_at")
-    list_filter = ("campaign", "status", "source", ("created_at", admin.DateFieldListFilter), "frequency")
+                    "pledge_confirmed", "created_at")
+    list_filter = ("campaign", "status", "source", PledgeConfirmedFilter, ("created_at", admin.DateFieldListFilter),
+                   "frequency")
+    actions = ("void_pledges",)
     search_fields = ("reference", "donor_name", "donor_email", "external_id")
     list_select_related = ("campaign",)
     date_hierarchy = "created_at"
@@ -229,7 +256,8 @@ class DonationAdmin(admin.ModelAdmin):
         return (
             "campaign", "reference", "source", "external_id", "status", "amount_display", "refunded_display",
             "balance_display", "frequency", "donor_name", "donor_email", "anonymous", "message", "article_url",
-            "locale", "occurred_at", "confirmed_at", "created_at",
+            "locale", "occurred_at", "confirmed_at", "created_at", "pledge_confirmed_at", "receipt_sent_at",
+            "receipt_error",
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -245,6 +273,12 @@ class DonationAdmin(admin.ModelAdmin):
     def amount_display(self, obj: Donation) -> str:
         return _money(obj.amount_minor, obj.currency)
 
+    @admin.display(description=_("promesse confirmée"), boolean=True)
+    def pledge_confirmed(self, obj: Donation) -> bool | None:
+        if obj.source != Donation.Source.BANK or obj.status != Donation.Status.PENDING:
+            return None
+        return obj.pledge_confirmed_at is not None
+
     @admin.display(description=_("remboursé"))
     def refunded_display(self, obj: Donation) -> str:
         return _money(obj.refunded_minor, obj.currency)
@@ -258,6 +292,21 @@ class DonationAdmin(admin.ModelAdmin):
     def donor(self, obj: Donation) -> str:
         name = obj.donor_name or obj.donor_email
         return f"{name} ({gettext('anonyme')})" if obj.anonymous and name else name
+
+    def has_void_permission(self, request) -> bool:
+        return request.user.has_perm("campaigns.change_donation")
+
+    @admin.action(description=_("Annuler les promesses sélectionnées (en attente)"), permissions=["void"])
+    def void_pledges(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        voided = backoffice.pledges_void(
+            actor=request.user, donation_ids=ids,
+            reason=gettext("Annulation groupée depuis l'administration (%(n)d sélectionnée(s))") % {"n": len(ids)},
+        )
+        self.message_user(request, gettext("%(n)d promesse(s) annulée(s).") % {"n": voided}, messages.SUCCESS)
+        if len(ids) > voided:
+            self.message_user(request, gettext("%(n)d ignorée(s) : seules les promesses en attente s'annulent.")
+                              % {"n": len(ids) - voided}, messages.WARNING)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -349,6 +398,7 @@ class DonationAdmin(admin.ModelAdmin):
                 applied = backoffice.donation_staff_refund(
                     actor=request.user, donation_id=donation.pk,
                     amount_minor=form.cleaned_data["amount"], reason=form.cleaned_data["reason"],
+                    request_key=form.cleaned_data["request_key"],
                 )
             except (LedgerError, ReasonRequired) as exc:
                 form.add_error(None, str(exc))
@@ -409,8 +459,8 @@ class DonationAdmin(admin.ModelAdmin):
 
 @admin.register(PaymentEvent)
 class PaymentEventAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "provider", "event_type", "status_badge", "attempts", "received_at", "error_excerpt",
-                    "donation")
+    list_display = ("event_id", "provider", "event_type", "status_badge", "attempts", "received_at", "age",
+                    "error_excerpt", "donation")
     list_filter = ("status", "provider", ("received_at", admin.DateFieldListFilter))
     search_fields = ("event_id", "donation_external_id", "last_error")
     list_select_related = ("donation",)
@@ -435,6 +485,11 @@ class PaymentEventAdmin(admin.ModelAdmin):
     def status_badge(self, obj: PaymentEvent) -> str:
         return format_html('<span class="jauge-status jauge-status-{}">{}</span>', obj.status,
                            obj.get_status_display())
+
+    @admin.display(description=_("âge"))
+    def age(self, obj: PaymentEvent) -> str:
+        # A deferred refund waits for its donation: how long it has waited is what to watch.
+        return timesince(obj.received_at) if obj.status in ("received", "deferred") else ""
 
     @admin.display(description=_("erreur"))
     def error_excerpt(self, obj: PaymentEvent) -> str:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
-from campaigns.models import Campaign, origin_is_valid
+from campaigns.models import MAX_AMOUNT_MINOR, Campaign, origin_is_valid
 from campaigns.services.backoffice import MANUAL_METHODS
 from campaigns.services.campaigns import campaign_currency_frozen, campaign_slug_frozen
 
@@ -26,18 +26,27 @@ def _major(amount_minor: int | None, currency: str) -> str:
     return str(money.to_decimal(amount_minor, currency)).replace(".", ",")
 
 
-def parse_major(text: str, currency: str, *, allow_negative: bool = False) -> int:
-    """Major units as typed by staff → minor units, or a form error."""
+def parse_major(text: str, currency: str, *, allow_negative: bool = False, capped: bool = True) -> int:
+    """Major units as typed by staff → minor units, or a form error. Every amount of a gift
+    (entry, refund, correction, campaign bounds and presets) is at most MAX_AMOUNT_MINOR: above
+    it the database refuses the row, and staff get a form error instead of a 500."""
     text = (text or "").strip()
     sign = 1
     if allow_negative and text[:1] in "-−":
         sign, text = -1, text[1:].strip()
+    code = currency if money.is_known_currency(currency) else "EUR"
     try:
-        return sign * money.parse_amount(text, currency if money.is_known_currency(currency) else "EUR")
+        amount = money.parse_amount(text, code)
     except money.AmountError:
         raise forms.ValidationError(
             _("Montant invalide : « %(value)s » (exemple : 25 ou 25,50)."), params={"value": text}
         ) from None
+    if capped and amount > MAX_AMOUNT_MINOR:
+        raise forms.ValidationError(
+            _("Montant trop élevé : au plus %(max)s."),
+            params={"max": money.format_money(MAX_AMOUNT_MINOR, code, "fr")},
+        )
+    return sign * amount
 
 
 class CampaignAdminForm(forms.ModelForm):
@@ -50,12 +59,19 @@ class CampaignAdminForm(forms.ModelForm):
         help_text=_("Séparés par des espaces ou des points-virgules, par ex. 10 ; 25 ; 50."),
     )
 
+    pending_cap_percent = forms.IntegerField(
+        label=_("Plafond des promesses affichées (% de l'objectif)"), required=False, min_value=0, max_value=100,
+        help_text=_("Les virements promis (confirmés par leur donateur) s'affichent jusqu'à cette part de "
+                    "l'objectif. Vide : 25."),
+    )
+
     class Meta:
         model = Campaign
         fields = (
             "title", "slug", "status", "featured", "locale", "starts_at", "ends_at", "currency", "goal_minor",
             "appeal", "color_primary", "color_background", "color_text", "font_family", "preset_amounts_minor",
-            "min_amount_minor", "max_amount_minor", "donor_wall", "allowed_origins", "poll_interval_seconds",
+            "min_amount_minor", "max_amount_minor", "pending_cap_percent", "donor_wall", "allowed_origins",
+            "poll_interval_seconds", "thank_days",
         )
         widgets = {name: forms.TextInput(attrs={"type": "color"}) for name in COLOR_FIELDS}
 
@@ -90,7 +106,8 @@ class CampaignAdminForm(forms.ModelForm):
         return code
 
     def clean_goal_minor(self) -> int:
-        amount = parse_major(self.cleaned_data["goal_minor"], self._currency())
+        # A goal is not a gift: the single-gift cap does not bound it.
+        amount = parse_major(self.cleaned_data["goal_minor"], self._currency(), capped=False)
         if amount <= 0:
             raise forms.ValidationError(_("L'objectif doit être supérieur à zéro."))
         return amount
@@ -111,6 +128,10 @@ class CampaignAdminForm(forms.ModelForm):
         if any(amount <= 0 for amount in amounts):
             raise forms.ValidationError(_("Les montants proposés doivent être positifs."))
         return amounts
+
+    def clean_pending_cap_percent(self) -> int:
+        value = self.cleaned_data.get("pending_cap_percent")
+        return Campaign._meta.get_field("pending_cap_percent").default if value is None else value
 
     def clean_allowed_origins(self) -> str:
         lines = [line.strip() for line in self.cleaned_data.get("allowed_origins", "").splitlines() if line.strip()]
@@ -187,6 +208,10 @@ class RefundForm(forms.Form):
         label=_("Montant à rembourser"), required=False, help_text=_("Vide : tout ce qui reste.")
     )
     reason = forms.CharField(label=_("Motif"), widget=forms.Textarea(attrs={"rows": 2}))
+    # One key per form shown: a double-submitted refund is one refund at the provider too.
+    request_key = forms.CharField(
+        widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex, max_length=64, required=False
+    )
 
     def __init__(self, *args, currency: str, **kwargs):
         self.currency = currency

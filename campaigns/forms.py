@@ -8,7 +8,7 @@ from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
-from campaigns.models import Campaign, Donation
+from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
 from campaigns.providers import checkouts_available
 
 # The honeypot: hidden from people by CSS and aria-hidden, filled in by form-spamming bots.
@@ -91,11 +91,14 @@ class DonationForm(forms.Form):
                 code="min",
                 params={"min": self._fmt(self.campaign.min_amount_minor)},
             )
-        if amount_minor > self.campaign.max_amount_minor:
+        # The global cap too: a campaign saved before its maximum was bounded must not send an
+        # amount the database refuses.
+        maximum = min(self.campaign.max_amount_minor, MAX_AMOUNT_MINOR)
+        if amount_minor > maximum:
             raise ValidationError(
                 _("Le don maximum est de %(max)s."),
                 code="max",
-                params={"max": self._fmt(self.campaign.max_amount_minor)},
+                params={"max": self._fmt(maximum)},
             )
         return amount_minor
 

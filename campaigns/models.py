@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -20,6 +20,8 @@ from campaigns import money
 # The largest single amount Jauge accepts, in minor units (10 000 000,00): anything above
 # is a data error (a provider bug, a pasted IBAN), never a gift.
 MAX_AMOUNT_MINOR = 1_000_000_000
+# A year: the thank-you marker is the reader's to keep, not a subscription.
+MAX_THANK_DAYS = 366
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Un code ISO 4217 en trois lettres majuscules."))
 
@@ -73,6 +75,15 @@ class Campaign(models.Model):
     poll_interval_seconds = models.PositiveIntegerField(
         _("intervalle de rafraîchissement (s)"), default=10, validators=[MinValueValidator(2)]
     )
+    # After a gift the reader's banners say "Merci !" instead of asking, for this many days
+    # (a marker kept in the publication's own localStorage by the loader; 0: always ask).
+    thank_days = models.PositiveSmallIntegerField(
+        _("remerciement (jours)"),
+        default=30,
+        validators=[MaxValueValidator(MAX_THANK_DAYS)],
+        help_text=_("Après un don, les bannières de la publication remercient le lecteur au lieu de "
+                    "solliciter, pendant ce nombre de jours (0 : toujours solliciter)."),
+    )
     # Theming: CSS custom properties on the banner.
     color_primary = models.CharField(_("couleur principale"), max_length=7, default="#b8002e")
     color_background = models.CharField(_("couleur de fond"), max_length=7, default="#ffffff")
@@ -83,6 +94,14 @@ class Campaign(models.Model):
     min_amount_minor = models.BigIntegerField(_("don minimum (centimes)"), default=100)
     max_amount_minor = models.BigIntegerField(_("don maximum (centimes)"), default=10_000_000)
     donor_wall = models.BooleanField(_("mur des donateurs"), default=False)
+    # Promised bank transfers are shown publicly up to this share of the goal: a promise costs
+    # nothing to make, so a handful of them must never fill a banner.
+    pending_cap_percent = models.PositiveSmallIntegerField(
+        _("plafond des promesses affichées (% de l'objectif)"),
+        default=25,
+        validators=[MaxValueValidator(100)],
+        help_text=_("Part de l'objectif au-delà de laquelle les virements promis ne sont plus affichés."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -98,6 +117,7 @@ class Campaign(models.Model):
                 name="campaign_amount_bounds",
             ),
             models.CheckConstraint(condition=~Q(slug="current"), name="campaign_slug_not_reserved"),
+            models.CheckConstraint(condition=Q(thank_days__lte=MAX_THANK_DAYS), name="campaign_thank_days_max"),
         ]
 
     def __str__(self) -> str:
@@ -125,6 +145,11 @@ class Campaign(models.Model):
         """Open to new gifts through the donation form."""
         now = timezone.now()
         return self.status == self.Status.ACTIVE and self.starts_at <= now < self.ends_at
+
+    @property
+    def pending_cap_minor(self) -> int:
+        """The most promised (not yet received) money the public figures ever show."""
+        return self.goal_minor * self.pending_cap_percent // 100
 
     @property
     def origins(self) -> list[str]:
@@ -213,6 +238,16 @@ class Donation(models.Model):
     occurred_at = models.DateTimeField(_("date du don"), null=True, blank=True)
     confirmed_at = models.DateTimeField(_("confirmé le"), null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Why the receipt was not sent (a refused address): set with receipt_sent_at, never retried.
+    receipt_error = models.CharField(_("erreur du reçu"), max_length=500, blank=True, editable=False)
+    # A bank-transfer pledge counts as pending money only once its donor confirmed it from the
+    # e-mail that carries the bank details (a signed link): an unverified promise is never public.
+    pledge_confirmed_at = models.DateTimeField(_("promesse confirmée le"), null=True, blank=True, editable=False)
+    # When the e-mail with the bank details and the confirmation link was handed to the mail
+    # server (claimed before sending, released if sending fails): a sweep sends what was missed.
+    pledge_details_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Keyed hash of the client address that made the pledge (per-address limits); no raw IP.
+    client_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
 
     class Meta:
         verbose_name = _("don")
@@ -284,6 +319,9 @@ class LedgerEntry(AppendOnlyModel):
     delta_minor = models.BigIntegerField(_("mouvement (centimes)"))
     kind = models.CharField(_("nature"), max_length=12, choices=Kind.choices)
     note = models.CharField(_("motif"), max_length=500, blank=True)
+    # The provider's identity of a refund (Stripe: the Refund object's id `re_…`; generic: the
+    # event's refund id or event id): one refund counts once, however many events announce it.
+    refund_id = models.CharField(_("identifiant du remboursement"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("créé le"), default=timezone.now)
 
     objects = AppendOnlyQuerySet.as_manager()
@@ -295,6 +333,9 @@ class LedgerEntry(AppendOnlyModel):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=~Q(delta_minor=0), name="ledger_delta_not_zero"),
+            models.UniqueConstraint(
+                fields=["donation", "refund_id"], condition=~Q(refund_id=""), name="ledger_refund_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -354,6 +395,7 @@ class AuditLog(AppendOnlyModel):
         ERASURE = "erasure", _("Effacement RGPD")
         EVENT_RETRY = "event_retry", _("Relance d'un événement")
         EXPORT = "export", _("Export")
+        PLEDGE_VOID = "pledge_void", _("Annulation de promesses")
 
     at = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

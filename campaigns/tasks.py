@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from campaigns.providers.sandbox import sandbox_enabled
-from campaigns.services import intake, pledges, progress, receipts, reconcile
+from campaigns.services import intake, pledge_verification, pledges, progress, receipts, reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +61,9 @@ def send_receipts() -> None:
 @shared_task(acks_late=True)
 def expire_pledges() -> None:
     pledges.pledges_expire()
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_pledge_details(donation_id: int) -> None:
+    """The bank details and the link that confirms a bank-transfer promise, to its donor."""
+    pledge_verification.pledge_details_send(donation_id=donation_id)

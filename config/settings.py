@@ -301,6 +301,20 @@ if _legacy_ip_key:
     CLIENT_IP_HEADER = _legacy_ip_key.removeprefix("HTTP_").replace("_", "-")
 CLIENT_IP_META_KEY = "HTTP_" + CLIENT_IP_HEADER.upper().replace("-", "_")
 
+# --- Money safety (issue #10: verified promises, refund identity, bad input) ---------------
+# A bank-transfer pledge counts as pending money only once its donor opens the signed link of
+# the e-mail that carries the bank details, within this many days.
+PLEDGE_CONFIRM_DAYS = env_int("PLEDGE_CONFIRM_DAYS", 7, minimum=1)
+# Unconfirmed bank-transfer pledges allowed per e-mail address and per client address within
+# PLEDGE_LIMIT_WINDOW_HOURS; beyond that the form asks the reader to confirm the ones they made.
+PLEDGE_UNCONFIRMED_MAX_PER_EMAIL = env_int("PLEDGE_UNCONFIRMED_MAX_PER_EMAIL", 3, minimum=1)
+PLEDGE_UNCONFIRMED_MAX_PER_ADDRESS = env_int("PLEDGE_UNCONFIRMED_MAX_PER_ADDRESS", 5, minimum=1)
+PLEDGE_LIMIT_WINDOW_HOURS = env_int("PLEDGE_LIMIT_WINDOW_HOURS", 24, minimum=1)
+# An event whose processing raises something unexpected this many times becomes `failed`.
+EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 5, minimum=1)
+# A refund still waiting for its donation's success after this many hours becomes `failed`.
+DEFERRED_REFUND_MAX_HOURS = env_int("DEFERRED_REFUND_MAX_HOURS", 72, minimum=1)
+
 # --- E-mail (receipts): the console by default, SMTP when EMAIL_HOST is set ----------------
 # Receipts go out in batches: the first confirmation of a burst schedules one task this many
 # seconds ahead, which sends every receipt due by then over one mail connection.

@@ -27,6 +27,7 @@ def _form(**overrides) -> dict:
         "min_amount_minor": "2", "max_amount_minor": "5000", "appeal": "Soutenez-nous",
         "color_primary": "#b8002e", "color_background": "#ffffff", "color_text": "#1a1a1a", "font_family": "",
         "allowed_origins": "https://www.exemple.fr\nhttps://blog.exemple.fr/", "poll_interval_seconds": "10",
+        "thank_days": "30",
     }
     data.update(overrides)
     return data
@@ -97,6 +98,8 @@ def test_the_change_page_shows_the_preview_and_the_four_embed_snippets(editor, s
     assert 'src="/embed/mai-juin/frame/?preview=' in page
     assert "&lt;script src=&quot;https://dons.exemple.fr/embed/mai-juin.js&quot; async&gt;&lt;/script&gt;" in page
     assert "https://dons.exemple.fr/embed/mai-juin/frame/" in page
+    # The iframe snippet carries the loader's relay, so a reader who just gave is thanked there too.
+    assert "&lt;script src=&quot;https://dons.exemple.fr/embed/mai-juin.js&quot; data-mode=&quot;relay&quot;" in page
     assert "hx-get=&quot;https://dons.exemple.fr/embed/mai-juin/&quot;" in page
     assert "&lt;img src=&quot;https://dons.exemple.fr/embed/mai-juin.svg&quot;" in page
     assert page.count("data-jauge-copy=") == 4

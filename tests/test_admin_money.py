@@ -8,7 +8,7 @@ from django.db.models import Sum
 from django.test import Client
 
 from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, LedgerEntry
-from campaigns.services import ledger
+from campaigns.services import ledger, pledge_verification
 from campaigns.services.reconcile import campaign_reconcile
 from tests import factories
 from tests.staff_world import staff_world
@@ -165,6 +165,7 @@ def test_a_double_submitted_form_without_a_number_counts_once(campaign, finance)
 def test_a_received_transfer_settles_its_pending_pledge_instead_of_adding_a_gift(campaign, finance):
     pledge, _ = ledger.donation_create(campaign=campaign, source=Donation.Source.BANK, external_id="JG-7K3F9XA",
                                        reference="JG-7K3F9XA", amount_minor=4000, currency="EUR")
+    pledge_verification.pledge_confirm_by_donor(token=pledge_verification.pledge_confirm_token(donation=pledge))
     assert CampaignTotal.objects.get(campaign=campaign).pending_minor == 4000
     data = {"campaign": campaign.pk, "method": "transfer", "amount": "35", "received_at": "2026-11-20 09:30",
             "pledge_reference": "jg-7k3f9xa"}

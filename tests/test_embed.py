@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from campaigns import progress_cache
 from campaigns.models import Campaign, Donation
-from campaigns.services import ledger
+from campaigns.services import ledger, pledge_verification
 from campaigns.services.campaigns import campaign_changed, campaign_upsert
 from campaigns.templatetags.jauge import banner_theme, contrast_ratio
 
@@ -246,8 +246,10 @@ def test_overfunding_is_shown_with_the_bar_capped(client, db, django_capture_on_
 
 def test_pending_bank_transfers_are_a_separate_lighter_segment(client, demo, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        ledger.donation_create(campaign=demo, source=Donation.Source.BANK, external_id="VIR-1",
-                               amount_minor=125_000, currency="EUR", donor_email="v@example.org")
+        pledge, _ = ledger.donation_create(campaign=demo, source=Donation.Source.BANK, external_id="VIR-1",
+                                           amount_minor=125_000, currency="EUR", donor_email="v@example.org")
+        # Shown once its donor confirmed it (test_pledge_verification).
+        pledge_verification.pledge_confirm_by_donor(token=pledge_verification.pledge_confirm_token(donation=pledge))
     body = client.get("/embed/mai-juin-2023/").content.decode()
     assert f"dont 1{NNBSP}250,00{NBSP}€ en attente de virement" in _text(body)
     assert FR_TOTAL in _text(body)  # the confirmed total is unchanged

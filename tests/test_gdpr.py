@@ -249,3 +249,124 @@ def test_an_erasure_during_a_gift_of_the_same_donor_leaves_no_donor_drift(transa
     assert not eraser.errors, eraser.errors
     assert factories.counter(campaign).donor_count == 1
     assert campaign_reconcile(campaign=campaign) == []
+def test_erasure_of_a_donor_named_ation_leaves_a_deferred_refund_applicable(campaign):
+    """The old scrub removed "ation" from every string: `donation.refunded` became `don.refunded`."""
+    from campaigns.services.gdpr import donor_erase
+
+    client = Client()
+
+    def send(event_id, type, amount_minor):
+        body = json.loads(webhook_body(event_id=event_id, donation_id="don_ation", type=type,
+                                       amount_minor=amount_minor))
+        body["data"]["donor"] = {"name": "ation", "email": "ation@example.org", "anonymous": False}
+        assert post_webhook(client, json.dumps(body).encode()).status_code == 202
+        event = PaymentEvent.objects.get(event_id=event_id)
+        intake.payment_event_process(event_id=event.pk)
+        return event
+
+    send("evt_ation_f", "donation.failed", 3000)
+    refund = send("evt_ation_r", "donation.refunded", 500)
+    assert PaymentEvent.objects.get(pk=refund.pk).status == PaymentEvent.Status.DEFERRED
+    donor_erase(actor=None, donation_id=Donation.objects.get(external_id="don_ation").pk, reason="demande")
+
+    stored = json.loads(PaymentEvent.objects.get(pk=refund.pk).body)
+    assert stored["type"] == "donation.refunded"
+    assert stored["data"]["donation_id"] == "don_ation" and stored["data"]["amount_minor"] == 500
+    assert stored["data"]["donor"] == {"name": "", "email": "", "anonymous": False}
+
+    send("evt_ation_s", "donation.succeeded", 3000)
+    refund.refresh_from_db()
+    assert refund.status == PaymentEvent.Status.PROCESSED, refund.last_error
+    assert CampaignTotal.objects.get(campaign=campaign).total_minor == 2500
+
+
+def test_a_failed_sandbox_event_mentioning_the_donor_is_blanked(campaign, settings):
+    from campaigns.providers.sandbox import sandbox_event_body
+    from campaigns.services import pledges
+    from campaigns.services.gdpr import donor_erase
+
+    settings.PAYMENT_PROVIDERS = ["sandbox"]
+    pledge = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500,
+                                   donor_name=NAME, donor_email=EMAIL)
+    body = json.loads(sandbox_event_body(donation=pledge, decision="confirm"))
+    body["data"]["amount_minor"] = 9900  # disagrees with the pledge: fails, linked to no donation
+    assert post_webhook(Client(), json.dumps(body).encode()).status_code == 202
+    event = PaymentEvent.objects.get()
+    intake.payment_event_process(event_id=event.pk)
+    event.refresh_from_db()
+    assert event.status == PaymentEvent.Status.FAILED and event.donation_id is None
+    assert NAME in event.body
+
+    result = donor_erase(actor=None, donation_id=pledge.pk, reason="demande")
+    event.refresh_from_db()
+    assert event.pk in result.event_ids
+    assert NAME not in event.body and EMAIL not in event.body
+    parsed = parse_body(event.body.encode())
+    assert (parsed.event_id, parsed.donation_external_id, parsed.reference) == (
+        body["id"], pledge.reference, pledge.reference)
+    assert (parsed.amount_minor, parsed.currency, parsed.campaign_slug) == (9900, "EUR", "test-campaign")
+
+
+def test_stripe_events_keyed_by_the_payment_intent_are_blanked(campaign, settings):
+    from campaigns.providers.stripe import parse_event
+    from campaigns.services import pledges
+    from campaigns.services.gdpr import donor_erase
+    from tests.test_stripe import WEBHOOK_SECRET, post_stripe, session_completed, stripe_event
+
+    settings.STRIPE_SECRET_KEY = "sk_test_jauge"
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    client = Client()
+    pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500,
+                                   donor_name=NAME, donor_email=EMAIL)
+    completed = json.loads(session_completed(pledge, pi="pi_gdpr"))
+    completed["data"]["object"]["customer_details"] = {"email": EMAIL, "name": NAME,
+                                                       "address": {"city": "Paris", "country": "FR"}}
+    post_stripe(client, json.dumps(completed).encode())
+    # A second session for the same payment, at another amount: failed, linked to nothing.
+    wrong = json.loads(json.dumps(completed))
+    wrong["id"], wrong["data"]["object"]["amount_total"] = "evt_cs_wrong", 9999
+    post_stripe(client, json.dumps(wrong).encode())
+    refund = {"id": "re_gdpr", "object": "refund", "amount": 500, "currency": "eur", "payment_intent": "pi_gdpr",
+              "status": "succeeded", "description": f"Remboursement {NAME}",
+              "metadata": {"contact": EMAIL, "campaign": campaign.slug, "reference": pledge.reference}}
+    post_stripe(client, stripe_event("evt_re_gdpr", "refund.created", refund))
+    for event in PaymentEvent.objects.order_by("pk"):
+        intake.payment_event_process(event_id=event.pk)
+    statuses = dict(PaymentEvent.objects.values_list("event_id", "status"))
+    assert statuses == {completed["id"]: "processed", "evt_cs_wrong": "failed", "evt_re_gdpr": "processed"}
+
+    donor_erase(actor=None, donation_id=pledge.pk, reason="demande")
+
+    for event in PaymentEvent.objects.all():
+        assert "Marie" not in event.body and "marie.curie" not in event.body.lower(), event.body
+        obj = json.loads(event.body)["data"]["object"]
+        assert obj["payment_intent"] == "pi_gdpr" and obj["currency"] == "eur"
+        parsed = parse_event(event.body.encode())
+        assert parsed.event_id == event.event_id
+    assert json.loads(PaymentEvent.objects.get(event_id="evt_re_gdpr").body)["data"]["object"]["id"] == "re_gdpr"
+    assert parse_event(PaymentEvent.objects.get(event_id="evt_cs_wrong").body.encode()).amount_minor == 9999
+    assert CampaignTotal.objects.get(campaign=campaign).total_minor == 2000
+
+
+def test_erasure_walks_the_structure_and_never_touches_structural_fields():
+    from campaigns.services.gdpr import scrub_payload
+
+    class Named:
+        donor_name, donor_email = "Euro", "eur@example.org"
+
+    from campaigns.services.gdpr import _patterns
+
+    patterns = _patterns([Named()])
+    payload = {"id": "evt_Euro", "type": "donation.succeeded", "data": {
+        "currency": "Euro", "campaign": "euro", "amount_minor": 100, "donation_id": "Euro-1",
+        "donor": {"name": "Euro", "email": "eur@example.org", "anonymous": True},
+        "label": "Merci Euro !", "other": "Europe", "list": ["eur@example.org", 5]}}
+    scrubbed = scrub_payload(payload, patterns)
+    assert scrubbed["id"] == "evt_Euro" and scrubbed["type"] == "donation.succeeded"
+    data = scrubbed["data"]
+    assert (data["currency"], data["campaign"], data["amount_minor"], data["donation_id"]) == (
+        "Euro", "euro", 100, "Euro-1")
+    assert data["donor"] == {"name": "", "email": "", "anonymous": True}
+    assert data["label"] == ""  # names the donor as a word: blanked whole, not cut
+    assert data["other"] == "Europe"  # "Euro" inside another word is not the donor
+    assert data["list"] == ["", 5]

@@ -1,7 +1,8 @@
 """Property: whatever the events, their duplicates and their order, the ledger and the counter agree.
 
 Events go through the real webhook (HTTP, signature, storage) and the real intake service, each
-delivered and processed once or twice, in any order (a refund may come before its success).
+delivered and processed once or twice, in any order (a refund may come before its success), and
+a refund may be announced by two events carrying the same provider refund id.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ donation_plans = st.lists(
             "donor": st.integers(min_value=0, max_value=2),
             "succeeds": st.booleans(),
             "fails": st.booleans(),
-            # Partial refunds, and sometimes more than what is left (capped by the ledger).
-            "refunds": st.lists(st.integers(min_value=1, max_value=12_000), max_size=3),
+            # Partial refunds, and sometimes more than what is left (capped by the ledger); each
+            # has its provider refund id, and may be announced by a second event (counted once).
+            "refunds": st.lists(st.tuples(st.integers(min_value=1, max_value=12_000), st.booleans()), max_size=3),
         }
     ),
     min_size=1,
@@ -43,7 +45,8 @@ def _expected(plans: list[dict]) -> dict[str, int]:
     net = []
     for plan in plans:
         if plan["succeeds"]:
-            net.append((plan, plan["amount"] - min(plan["amount"], sum(plan["refunds"]))))
+            refunded = sum(amount for amount, _again in plan["refunds"])
+            net.append((plan, plan["amount"] - min(plan["amount"], refunded)))
     counted = [plan for plan, value in net if value > 0]
     return {
         "total_minor": sum(value for _, value in net),
@@ -64,10 +67,10 @@ def _events(plans: list[dict]) -> list[bytes]:
             events.append(webhook_body(event_id=f"evt_{i}_ok", **common))
         if plan["fails"]:
             events.append(webhook_body(event_id=f"evt_{i}_ko", type="donation.failed", **common))
-        for j, refund in enumerate(plan["refunds"]):
-            events.append(
-                webhook_body(event_id=f"evt_{i}_r{j}", type="donation.refunded", **{**common, "amount_minor": refund})
-            )
+        for j, (refund, again) in enumerate(plan["refunds"]):
+            for suffix in ("", "b") if again else ("",):
+                events.append(webhook_body(event_id=f"evt_{i}_r{j}{suffix}", type="donation.refunded",
+                                           refund_id=f"rf_{i}_{j}", **{**common, "amount_minor": refund}))
     return events
 
 
@@ -113,4 +116,7 @@ def _deliver_and_check(client, campaign, plans, events, twice):
     assert reconcile.totals_reconcile(slug=campaign.slug) == []
     # Refunds of donations that never succeeded wait; nothing else is left behind.
     waiting = PaymentEvent.objects.filter(status=PaymentEvent.Status.DEFERRED).count()
-    assert waiting == sum(len(plan["refunds"]) for plan in plans if not plan["succeeds"])
+    assert waiting == sum(1 + again for plan in plans if not plan["succeeds"] for _amount, again in plan["refunds"])
+    # Each provider refund id is in the ledger at most once.
+    ids = list(LedgerEntry.objects.exclude(refund_id="").values_list("donation_id", "refund_id"))
+    assert len(ids) == len(set(ids))

@@ -163,3 +163,36 @@ def test_confirmations_schedule_one_task_until_it_starts(campaign, monkeypatch):
     receipts.receipts_send_due()  # the task starts: the next confirmation schedules again
     receipts.receipts_schedule()
     assert len(scheduled) == 2
+
+
+def test_one_refused_address_fails_its_receipt_alone_over_a_real_smtp_server(campaign, settings):
+    from tests.smtp_server import SMTPServer
+
+    donations = []
+    for email in ("a@example.org", "refused@example.org", "b@example.org"):
+        pledge = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500, donor_email=email)
+        donations.append(factories.confirm(pledge.pk))
+    with SMTPServer(refused={"refused@example.org"}) as server:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        assert receipts.receipts_send_due() == 2
+        assert receipts.receipts_send_due() == 0  # the refused one is not retried forever
+    assert sorted(recipients[0] for recipients, _message in server.accepted) == ["a@example.org", "b@example.org"]
+    for donation in donations:
+        donation.refresh_from_db()
+        assert donation.receipt_sent_at is not None
+    assert donations[1].receipt_error.startswith("failed: address refused (550")
+    assert donations[0].receipt_error == donations[2].receipt_error == ""
+
+
+def test_an_address_that_cannot_be_one_is_skipped_and_the_others_are_sent(campaign):
+    good = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500, donor_email="ok@example.org")
+    bad = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500, donor_email="x@example.org")
+    Donation.objects.filter(pk=bad.pk).update(donor_email="not an address")  # imported data, say
+    factories.confirm(bad.pk)
+    factories.confirm(good.pk)
+    assert receipts.receipts_send_due() == 1
+    assert [m.to for m in mail.outbox] == [["ok@example.org"]]
+    bad.refresh_from_db()
+    assert bad.receipt_error == "skipped: not a valid e-mail address" and bad.receipt_sent_at is not None

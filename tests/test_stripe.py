@@ -91,7 +91,7 @@ def test_a_bad_signature_is_refused_and_moves_nothing(client, campaign, pledge, 
     assert total(campaign) == 0
 
 
-def test_refunds_count_by_their_own_delta_and_disputes_lower_the_total(client, campaign, pledge):
+def test_refunds_count_once_by_their_refund_id_and_disputes_lower_the_total(client, campaign, pledge):
     other = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=4000)
     post_stripe(client, session_completed(pledge, pi="pi_1"))
     post_stripe(client, session_completed(other, event_id="evt_cs_2", pi="pi_2"))
@@ -100,10 +100,13 @@ def test_refunds_count_by_their_own_delta_and_disputes_lower_the_total(client, c
 
     charge = {"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "currency": "eur", "amount": 2500,
               "metadata": {"reference": pledge.reference, "campaign": campaign.slug}}
-    first = stripe_event("evt_rf_1", "charge.refunded", {**charge, "amount_refunded": 1000}, {"amount_refunded": 0})
-    second = stripe_event("evt_rf_2", "charge.refunded", {**charge, "amount_refunded": 1500},
-                          {"amount_refunded": 1000})
-    # Delivered out of order and the first one twice: amount_refunded is cumulative, the deltas are not.
+    re_1 = {"id": "re_1", "object": "refund", "amount": 1000, "currency": "eur", "status": "succeeded"}
+    re_2 = {"id": "re_2", "object": "refund", "amount": 500, "currency": "eur", "status": "succeeded"}
+    first = stripe_event("evt_rf_1", "charge.refunded", {**charge, "amount_refunded": 1000,
+                                                         "refunds": {"object": "list", "data": [re_1]}})
+    second = stripe_event("evt_rf_2", "charge.refunded", {**charge, "amount_refunded": 1500,
+                                                          "refunds": {"object": "list", "data": [re_2, re_1]}})
+    # Delivered out of order and the first one twice: each listed refund counts once, by its id.
     for body in (second, first, first):
         post_stripe(client, body)
     factories.process_all()
@@ -265,9 +268,10 @@ def test_a_dispute_naming_only_its_payment_is_stored_without_a_query_and_found_b
 @pytest.mark.usefixtures("_stripe_settings")
 def test_a_stripe_refund_delivered_before_its_checkout_applies_once_the_checkout_arrives(client, campaign):
     pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500)
-    charge = {"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "currency": "eur", "amount": 2500,
-              "amount_refunded": 1000, "metadata": {"reference": pledge.reference, "campaign": campaign.slug}}
-    post_stripe(client, stripe_event("evt_rf_1", "charge.refunded", charge, {"amount_refunded": 0}))
+    refund = {"id": "re_1", "object": "refund", "payment_intent": "pi_1", "charge": "ch_1", "currency": "eur",
+              "amount": 1000, "status": "succeeded",
+              "metadata": {"reference": pledge.reference, "campaign": campaign.slug}}
+    post_stripe(client, stripe_event("evt_rf_1", "refund.created", refund))
     factories.process_all()
     assert PaymentEvent.objects.get(event_id="evt_rf_1").status == PaymentEvent.Status.DEFERRED
 

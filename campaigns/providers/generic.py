@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.utils.dateparse import parse_datetime
 
 from campaigns import money
@@ -84,17 +86,30 @@ def parse_body(body: bytes) -> NormalizedEvent:
         raise PayloadError("data.donor.name", "must be a string of at most 200 characters")
     if not isinstance(email, str) or len(email) > 254:
         raise PayloadError("data.donor.email", "must be a string of at most 254 characters")
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise PayloadError("data.donor.email", "must be a valid e-mail address") from None
     if not isinstance(anonymous, bool):
         raise PayloadError("data.donor.anonymous", "must be true or false")
     occurred_at: datetime | None = None
     if data.get("occurred_at") is not None:
         raw = data["occurred_at"]
-        occurred_at = parse_datetime(raw) if isinstance(raw, str) else None
+        try:
+            occurred_at = parse_datetime(raw) if isinstance(raw, str) else None
+        except ValueError:  # well formed but impossible (2023-13-45): not a 500
+            occurred_at = None
         if occurred_at is None or occurred_at.tzinfo is None:
             raise PayloadError("data.occurred_at", "must be an ISO 8601 date-time with a time zone")
     reference = data.get("reference") or ""
     if not isinstance(reference, str):
         raise PayloadError("data.reference", "must be a string")
+    # Optional: the provider's own id of a refund, so that one refund announced by several
+    # events counts once (without it, each refund event is its own refund).
+    refund_id = data.get("refund_id") or ""
+    if not isinstance(refund_id, str) or len(refund_id) > 255:
+        raise PayloadError("data.refund_id", "must be a string of at most 255 characters")
     return NormalizedEvent(
         event_id=event_id,
         kind=EVENT_TYPES[event_type],
@@ -107,6 +122,7 @@ def parse_body(body: bytes) -> NormalizedEvent:
         anonymous=anonymous,
         occurred_at=occurred_at,
         reference=reference,
+        extra={"refund_id": refund_id} if refund_id else {},
     )
 
 

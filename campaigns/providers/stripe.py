@@ -34,6 +34,11 @@ from campaigns.providers.base import (
 from campaigns.providers.checkout import Checkout, CheckoutUnavailable
 
 SIGNATURE_HEADER = "Stripe-Signature"
+# Events whose data.object is a Refund (the first is what Stripe recommends listening to).
+REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
+# A pending refund has left the balance already; failed and canceled ones never took money.
+COUNTED_REFUND_STATUSES = ("succeeded", "pending")
+REVERSED_REFUND_STATUSES = ("failed", "canceled")
 
 
 class StripeCheckout(Checkout):
@@ -176,7 +181,9 @@ def parse_event(body: bytes) -> NormalizedEvent:
     data = _obj(payload.get("data"), "data")
     obj = _obj(data.get("object"), "data.object")
     created = payload.get("created")
-    occurred_at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None
+    # Bounded: a timestamp beyond year 9999 would raise instead of answering 400.
+    valid_created = isinstance(created, int) and not isinstance(created, bool) and 0 <= created < 253402300800
+    occurred_at = datetime.fromtimestamp(created, UTC) if valid_created else None
     path = "data.object"
 
     if event_type in ("checkout.session.completed", "checkout.session.async_payment_succeeded",
@@ -245,19 +252,41 @@ def parse_event(body: bytes) -> NormalizedEvent:
             extra={"frequency": Donation.Frequency.MONTHLY},
         )
 
+    if event_type in REFUND_EVENTS:
+        # A Refund object: its id is the refund's identity (the ledger records it), so the
+        # created/updated events and an editor's refund through the API all count it once.
+        status = obj.get("status")
+        refund_id = obj.get("id")
+        if not isinstance(refund_id, str) or not refund_id:
+            raise PayloadError(f"{path}.id", "missing")
+        amount = _int(obj, "amount", path)
+        if status in REVERSED_REFUND_STATUSES:
+            # The refund did not go through: if it was counted, its money comes back (once).
+            return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
+                                amount=amount, currency=_currency(obj, path), occurred_at=occurred_at,
+                                kind=REINSTATED, extra={"refund_reversed": refund_id})
+        if status not in COUNTED_REFUND_STATUSES:
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)  # requires_action: nothing moved yet
+        return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
+                            amount=amount, currency=_currency(obj, path), occurred_at=occurred_at,
+                            extra={"refunds": [(refund_id, amount)]})
+
     if event_type == "charge.refunded":
-        refunded = _int(obj, "amount_refunded", path)
-        previous = data.get("previous_attributes") if isinstance(data.get("previous_attributes"), dict) else {}
-        # amount_refunded is cumulative: this event's refund is the difference with the
-        # previous value Stripe sends along, so two partial refunds never count 10 + (10 + 5).
-        before = previous.get("amount_refunded", 0)
-        if isinstance(before, bool) or not isinstance(before, int):
-            raise PayloadError("data.previous_attributes.amount_refunded", "must be an integer")
-        delta = refunded - before
-        if delta <= 0:
+        # A Charge: since API version 2022-11-15 it lists its refunds only when the endpoint
+        # expands `refunds`; Stripe says to listen to refund.created for the refund itself.
+        # Only the listed Refund objects count (each by its id), never the cumulative
+        # amount_refunded or previous_attributes (which cannot tell two refunds from one).
+        listed = obj.get("refunds") if isinstance(obj.get("refunds"), dict) else {}
+        refunds = []
+        for index, refund in enumerate(listed.get("data") or []):
+            refund = _obj(refund, f"{path}.refunds.data[{index}]")
+            if refund.get("status") in COUNTED_REFUND_STATUSES and isinstance(refund.get("id"), str):
+                refunds.append((refund["id"], _int(refund, "amount", f"{path}.refunds.data[{index}]")))
+        if not refunds:
             return NormalizedEvent(event_id=event_id, kind=IGNORED)
         return _refund_like(event_id, payment_intent=obj.get("payment_intent") or "", metadata=_meta(obj),
-                            amount=delta, currency=_currency(obj, path), occurred_at=occurred_at)
+                            amount=sum(amount for _id, amount in refunds), currency=_currency(obj, path),
+                            occurred_at=occurred_at, extra={"refunds": refunds})
 
     if event_type in ("charge.dispute.created", "charge.dispute.funds_withdrawn", "charge.dispute.funds_reinstated"):
         # A dispute's money moves at most twice, whatever events announce it: withdrawn (at
@@ -275,3 +304,35 @@ def parse_event(body: bytes) -> NormalizedEvent:
                             extra={"dispute": dispute_id})
 
     return NormalizedEvent(event_id=event_id, kind=IGNORED)
+
+
+class RefundUnavailable(Exception):
+    """Stripe refused or did not answer an editor's refund: nothing was recorded."""
+
+
+def refund_create(
+    *, donation: Donation, payment_intent: str, amount_minor: int, idempotency_key: str
+) -> tuple[str, int]:
+    """Refund a Stripe gift (paid by `payment_intent`) through Stripe's API; returns (the Refund's
+    id, its amount). The same key sent twice (a double-submitted form) gets Stripe's first answer
+    back, not a second refund."""
+    if not settings.STRIPE_SECRET_KEY:
+        raise RefundUnavailable("STRIPE_SECRET_KEY is not configured")
+    if not payment_intent:
+        # A monthly instalment is keyed by its invoice: refund it from Stripe's dashboard, its
+        # refund.created event then counts it here.
+        raise RefundUnavailable(f"donation {donation} names no PaymentIntent: refund it in Stripe's dashboard")
+    try:
+        refund = stripe.Refund.create(
+            api_key=settings.STRIPE_SECRET_KEY,
+            idempotency_key=idempotency_key,
+            payment_intent=payment_intent,
+            amount=amount_minor,
+            metadata={"reference": donation.reference or "", "campaign": donation.campaign.slug},
+        )
+    except stripe.StripeError as exc:
+        raise RefundUnavailable(str(exc)) from exc
+    status = getattr(refund, "status", None)
+    if status not in COUNTED_REFUND_STATUSES:
+        raise RefundUnavailable(f"Stripe answered refund {refund.id} with status {status!r}")
+    return refund.id, refund.amount

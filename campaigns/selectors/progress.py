@@ -25,7 +25,8 @@ def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]
         "currency": campaign.currency,
         "goal_minor": campaign.goal_minor,
         "total_minor": total_minor,
-        "pending_minor": total.pending_minor if total else 0,
+        # Donor-confirmed promises only (the counter), and never more than the campaign's cap.
+        "pending_minor": min(total.pending_minor, campaign.pending_cap_minor) if total else 0,
         "percent": money.percent(total_minor, campaign.goal_minor),
         "donors": total.donor_count if total else 0,
         "donations": total.donation_count if total else 0,

@@ -1,13 +1,15 @@
 """GDPR erasure: forget who gave, keep what was given.
 
 The money (amounts, ledger, totals, counts) stays exactly as it was; the donor's personal
-data is blanked everywhere Jauge stores it: the donations' fields and the raw webhook
-payloads and headers (whose amounts stay intact, since deferred refunds re-parse them).
+data is blanked everywhere Jauge stores it: the donations' fields and every raw webhook payload
+that mentions the donor, walked as JSON so that ids, types, currencies, slugs and amounts stay
+exactly as they were (deferred refunds and retries re-parse them).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,13 +24,24 @@ from campaigns.providers import WEBHOOK_SOURCES
 from campaigns.services.audit import audit_record, require_reason
 from campaigns.services.campaigns import campaign_changed
 
-# Keys whose whole value is personal data, in any provider's payload (generic, Stripe…).
+# Keys whose whole value is personal data, in any provider's payload (generic, Stripe…); free-text
+# keys too (a note or a description may carry a name). Their values are blanked, whatever they say.
 PERSONAL_KEYS = frozenset({
     "name", "email", "first_name", "last_name", "full_name", "phone", "address", "donor_name",
-    "donor_email", "customer_email", "receipt_email", "billing_details", "customer_details",
-    "shipping", "shipping_details", "payer", "payer_name", "payer_email", "message", "ip", "ip_address",
+    "donor_email", "customer_email", "customer_name", "customer_phone", "customer_address", "receipt_email",
+    "billing_details", "customer_details", "shipping", "shipping_details", "payer", "payer_name", "payer_email",
+    "message", "ip", "ip_address", "client_ip", "remote_addr", "x-forwarded-for", "x-real-ip",
+    "note", "notes", "comment", "comments", "description", "memo",
 })
-# Shorter strings are too likely to match innocent text (a two-letter name inside an id).
+# What makes an event an event: never touched, whatever a donor is called ("ation" must not turn
+# `donation.refunded` into `don.refunded`). Keys ending in `_id`, `id`, `currency` or starting with
+# `amount` are structural too (see _structural).
+STRUCTURAL_KEYS = frozenset({
+    "id", "object", "type", "currency", "campaign", "slug", "reference", "status", "mode", "created",
+    "livemode", "api_version", "payment_intent", "charge", "invoice", "subscription", "customer",
+    "occurred_at", "anonymous", "client_reference_id", "payment_status", "billing_reason",
+})
+# Shorter names are too likely to match innocent words.
 _MIN_NEEDLE = 3
 
 
@@ -36,6 +49,14 @@ _MIN_NEEDLE = 3
 class ErasureResult:
     donation_ids: list[int]
     event_ids: list[int]
+
+
+def _structural(key: str) -> bool:
+    key = key.lower()
+    return (
+        key in STRUCTURAL_KEYS or key.endswith("_id") or key.endswith("id") and len(key) <= 4
+        or key.startswith("amount") or key.endswith("currency")
+    )
 
 
 def _blank_leaves(value: Any) -> Any:
@@ -48,49 +69,73 @@ def _blank_leaves(value: Any) -> Any:
     return value  # numbers, booleans, null: amounts and flags are not personal
 
 
-def _scrub_text(text: str, needles: list[str]) -> str:
-    for needle in needles:
-        text = text.replace(needle, "")
-    return text
+def _mentions(text: str, patterns: list[re.Pattern]) -> bool:
+    return any(pattern.search(text) for pattern in patterns)
 
 
-def scrub_payload(value: Any, needles: list[str]) -> Any:
-    """A copy of a decoded JSON payload with personal keys blanked and the donor's own name
-    and e-mail removed from every other string; numbers are never touched."""
+def scrub_payload(value: Any, patterns: list[re.Pattern]) -> Any:
+    """A copy of a decoded JSON payload, walked key by key: personal keys blanked; any other
+    string that names the donor (their e-mail, or their name as a whole word) blanked whole;
+    structural keys (ids, types, currencies, slugs, amounts) and every number kept as they are."""
     if isinstance(value, dict):
-        return {
-            key: _blank_leaves(item) if key.lower() in PERSONAL_KEYS else scrub_payload(item, needles)
-            for key, item in value.items()
-        }
+        scrubbed = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or _structural(key) and not isinstance(item, (dict, list)):
+                # A structural value is a scalar; Stripe's `data.object` (or an expanded
+                # `customer`) is a container that is walked like the rest.
+                scrubbed[key] = item
+            elif key.lower() in PERSONAL_KEYS:
+                scrubbed[key] = _blank_leaves(item)
+            else:
+                scrubbed[key] = scrub_payload(item, patterns)
+        return scrubbed
     if isinstance(value, list):
-        return [scrub_payload(item, needles) for item in value]
-    if isinstance(value, str):
-        return _scrub_text(value, needles)
+        return [scrub_payload(item, patterns) for item in value]
+    if isinstance(value, str) and _mentions(value, patterns):
+        return ""
     return value
 
 
-def scrub_body(body: str, needles: list[str]) -> str:
+def scrub_body(body: str, patterns: list[re.Pattern]) -> str:
     try:
         payload = json.loads(body)
     except ValueError:
-        return _scrub_text(body, needles)
-    return json.dumps(scrub_payload(payload, needles), ensure_ascii=False)
+        # Not JSON (never stored as money): nothing structural to keep, blank what names them.
+        return "" if _mentions(body, patterns) else body
+    return json.dumps(scrub_payload(payload, patterns), ensure_ascii=False)
 
 
-def _needles(donations: list[Donation]) -> list[str]:
-    found = {value.strip() for d in donations for value in (d.donor_name, d.donor_email) if value}
-    # Longest first, so "Marie Curie" goes before "Marie".
-    return sorted((n for n in found if len(n) >= _MIN_NEEDLE), key=len, reverse=True)
+def _patterns(donations: list[Donation]) -> list[re.Pattern]:
+    """The donor's e-mail anywhere in a string, their name as a whole word (case-insensitive)."""
+    emails = {d.donor_email.strip() for d in donations if d.donor_email.strip()}
+    names = {d.donor_name.strip() for d in donations if len(d.donor_name.strip()) >= _MIN_NEEDLE}
+    patterns = [re.compile(re.escape(email), re.IGNORECASE) for email in emails]
+    patterns += [re.compile(rf"(?<!\w){re.escape(name)}(?!\w)", re.IGNORECASE) for name in names]
+    return patterns
 
 
 def _events_of(donations: list[Donation], *, nowait: bool = False) -> list[PaymentEvent]:
+    """Every stored event that mentions one of these donations: linked to it, or naming it by its
+    external id (its own providers), its reference or the payment intent its events named (any
+    provider: the sandbox posts generic events, Stripe's refunds and disputes name only the
+    PaymentIntent), or carrying the donor's e-mail (a failed event linked to nothing)."""
     providers_by_source: dict[str, list[str]] = {}
     for identifier, handler in WEBHOOK_SOURCES.items():
         providers_by_source.setdefault(handler.source, []).append(identifier)
-    query = Q(donation_id__in=[d.pk for d in donations])
+    ids = [d.pk for d in donations]
+    query = Q(donation_id__in=ids)
     for donation in donations:
         for provider in providers_by_source.get(donation.source, []):
             query |= Q(provider=provider, donation_external_id=donation.external_id)
+    keys = {d.reference for d in donations if d.reference}
+    keys |= {
+        key for key in PaymentEvent.objects.filter(donation_id__in=ids).values_list("donation_external_id", flat=True)
+        if key.startswith("pi_")
+    }
+    if keys:
+        query |= Q(donation_external_id__in=keys)
+    for email in {d.donor_email.strip() for d in donations if d.donor_email.strip()}:
+        query |= Q(body__icontains=email)
     return list(PaymentEvent.objects.select_for_update(nowait=nowait).filter(query).order_by("pk"))
 
 
@@ -142,11 +187,13 @@ def _donor_erase(*, actor: AbstractBaseUser, donation_id: int, reason: str, nowa
         # Again with the locked donations: the events locked above come back at once, and a gift
         # of this donor that arrived in between (rare) brings its own events along.
         events = _events_of(donations, nowait=nowait)
-        needles = _needles(donations)
+        patterns = _patterns(donations)
         for event in events:
-            event.body = scrub_body(event.body, needles)
-            event.headers = scrub_payload(event.headers, needles) if isinstance(event.headers, dict) else {}
-            event.last_error = _scrub_text(event.last_error, needles)
+            event.body = scrub_body(event.body, patterns)
+            event.headers = scrub_payload(event.headers, patterns) if isinstance(event.headers, dict) else {}
+            # Jauge's own error texts name no donor; one quoting a payload would be blanked whole.
+            if _mentions(event.last_error, patterns):
+                event.last_error = "(erased: the error quoted personal data)"
             event.save(update_fields=["body", "headers", "last_error"])
         # One new opaque key for the whole group: the donor still counts once per campaign
         # (totals unchanged), but the key can no longer be matched against an e-mail.
@@ -156,7 +203,8 @@ def _donor_erase(*, actor: AbstractBaseUser, donation_id: int, reason: str, nowa
             donation.donor_email = ""
             donation.message = ""
             donation.donor_key = opaque_key
-            donation.save(update_fields=["donor_name", "donor_email", "message", "donor_key"])
+            donation.client_key = ""
+            donation.save(update_fields=["donor_name", "donor_email", "message", "donor_key", "client_key"])
         audit_record(
             actor=actor,
             action=AuditLog.Action.ERASURE,

@@ -1,20 +1,21 @@
 """Webhook intake: store the raw event first, apply it later in a worker, exactly once.
 
-Applying is order-independent: a refund that arrives before its donation's success is
-deferred and applied in the success's transaction, so any delivery order ends the same.
+Applying runs in one transaction: lock the event, then the campaign's counter (the one
+`CampaignTotal` object every transition of this event uses), then the donation. Gifts and
+failures are here; refunds, disputes and the refunds that wait for their gift are in refunds.py.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from campaigns import queue
-from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
+from campaigns.models import Campaign, CampaignTotal, Donation, PaymentEvent
 from campaigns.providers import WEBHOOK_SOURCES
 from campaigns.providers.base import (
     FAILED,
@@ -24,9 +25,8 @@ from campaigns.providers.base import (
     SUCCEEDED,
     EventError,
     NormalizedEvent,
-    PayloadError,
 )
-from campaigns.services import ledger
+from campaigns.services import events, ledger, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -55,20 +55,12 @@ def payment_event_receive(
     return True
 
 
-def _find_donation(provider_source: str, event: NormalizedEvent, *, lock: bool = False) -> Donation | None:
-    donations = Donation.objects.select_for_update() if lock else Donation.objects
-    donation = donations.filter(source=provider_source, external_id=event.donation_external_id).first()
-    if donation is None and event.reference:
-        donation = donations.filter(reference=event.reference).first()
-    return donation
-
-
 def _apply_succeeded(
     event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
 ) -> str:
     # The hot path: the campaign's counter is locked by the caller, so every query saved here
     # shortens the time other events of the same campaign wait.
-    donation = _find_donation(source, parsed, lock=True)
+    donation = events.donation_find(source=source, parsed=parsed, lock=True)
     at = parsed.occurred_at or timezone.now()
     if donation is None:
         # A gift Jauge had not seen (no pledge): inserted confirmed, one statement.
@@ -85,103 +77,15 @@ def _apply_succeeded(
             frequency=parsed.extra.get("frequency", Donation.Frequency.ONCE),
         )
     else:
-        _same_campaign(donation, campaign)
+        events.same_campaign_check(donation, campaign)
         if (donation.amount_minor, donation.currency) != (parsed.amount_minor, parsed.currency):
             raise EventError(
                 f"amount mismatch: event says {parsed.amount_minor} {parsed.currency}, "
                 f"donation {donation} expects {donation.amount_minor} {donation.currency}"
             )
     event.donation = ledger.donation_confirm(total=total, donation=donation, at=at)
-    _apply_deferred_refunds(total, event.provider, donation, parsed.donation_external_id)
-    return PaymentEvent.Status.PROCESSED
-
-
-def _same_campaign(donation: Donation, campaign: Campaign) -> None:
-    # Applying it would move money of a campaign whose counter this transaction does not hold.
-    if donation.campaign_id != campaign.pk:
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
-
-
-def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donation, event_external_id: str) -> None:
-    # The counter is locked and was read in this transaction: zero means no refund of this
-    # campaign is waiting (deferring one increments it under the same lock), so no query.
-    if total.deferred_events == 0:
-        return
-    # A pledge found by its reference keeps its own external id, while the provider's refund
-    # names the payment the way the success event did (Stripe: the PaymentIntent): match both.
-    deferred = PaymentEvent.objects.select_for_update().filter(
-        provider=provider,
-        donation_external_id__in={donation.external_id, event_external_id},
-        status=PaymentEvent.Status.DEFERRED,
-    )
-    source = WEBHOOK_SOURCES[provider]
-    applied = 0
-    for refund_event in deferred.order_by("received_at", "pk"):
-        parsed = source.parse(refund_event.body.encode())
-        _refund_once(total, donation, parsed, refund_event.event_id)
-        refund_event.status = PaymentEvent.Status.PROCESSED
-        refund_event.processed_at = timezone.now()
-        refund_event.donation = donation
-        refund_event.last_error = ""
-        refund_event.save(update_fields=["status", "processed_at", "donation", "last_error"])
-        applied += 1
-    if applied:
-        total.deferred_events = max(0, total.deferred_events - applied)
-        total.save(update_fields=["deferred_events"])
-
-
-def _apply_refunded(
-    event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
-) -> str:
-    donation = _find_donation(source, parsed, lock=True)
-    if donation is None or donation.status not in ledger.COUNTED_STATUSES:
-        event.last_error = "waiting for the donation's success event"
-        total.deferred_events += 1
-        total.save(update_fields=["deferred_events"])
-        return PaymentEvent.Status.DEFERRED
-    _same_campaign(donation, campaign)
-    event.donation = donation
-    applied = _refund_once(total, donation, parsed, event.event_id)
-    if applied is None:
-        event.last_error = "ignored: this dispute's withdrawal was already applied"
-    elif applied < parsed.amount_minor:
-        event.last_error = f"refund capped at {applied}: only that much was left on the donation"
-    return PaymentEvent.Status.PROCESSED
-
-
-def _dispute_note(parsed: NormalizedEvent, step: str) -> str:
-    return f"dispute {parsed.extra['dispute']} {step}"
-
-
-def _refund_once(total: CampaignTotal, donation: Donation, parsed: NormalizedEvent, event_id: str) -> int | None:
-    """Apply a refund-like event; None when it is a dispute whose withdrawal was already applied
-    (Stripe announces one withdrawal with several events). Caller holds the campaign's lock."""
-    note = event_id
-    if parsed.extra.get("dispute"):
-        note = _dispute_note(parsed, "withdrawn")
-        if LedgerEntry.objects.filter(donation_id=donation.pk, note=note).exists():
-            return None
-    return ledger.donation_refund(total=total, donation=donation, amount_minor=parsed.amount_minor, note=note)
-
-
-def _apply_reinstated(
-    event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
-) -> str:
-    donation = _find_donation(source, parsed, lock=True)
-    if donation is None:
-        raise EventError("no donation for this dispute")
-    _same_campaign(donation, campaign)
-    event.donation = donation
-    entries = LedgerEntry.objects.filter(donation_id=donation.pk)
-    withdrawn = entries.filter(note=_dispute_note(parsed, "withdrawn")).first()
-    if withdrawn is None:
-        raise EventError(f"dispute {parsed.extra['dispute']}: no withdrawal applied yet, nothing to reinstate")
-    note = _dispute_note(parsed, "reinstated")
-    if entries.filter(note=note).exists():
-        event.last_error = "ignored: this dispute's funds were already reinstated"
-        return PaymentEvent.Status.PROCESSED
-    ledger.donation_reinstate(
-        total=total, donation=donation, amount_minor=min(parsed.amount_minor, -withdrawn.delta_minor), note=note
+    refunds.deferred_refunds_apply(
+        total=total, provider=event.provider, donation=donation, event_external_id=parsed.donation_external_id
     )
     return PaymentEvent.Status.PROCESSED
 
@@ -189,7 +93,7 @@ def _apply_reinstated(
 def _apply_failed(
     event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
 ) -> str:
-    donation = _find_donation(source, parsed, lock=True)
+    donation = events.donation_find(source=source, parsed=parsed, lock=True)
     if donation is None:
         donation = ledger.donation_new(
             campaign=campaign,
@@ -203,7 +107,7 @@ def _apply_failed(
             occurred_at=parsed.occurred_at,
         )
     else:
-        _same_campaign(donation, campaign)
+        events.same_campaign_check(donation, campaign)
     if donation.status != Donation.Status.PENDING:
         event.last_error = f"ignored: donation is already {donation.status}"
     event.donation = ledger.donation_fail(total=total, donation=donation)
@@ -212,42 +116,14 @@ def _apply_failed(
 
 _APPLY = {
     SUCCEEDED: _apply_succeeded,
-    REFUNDED: _apply_refunded,
+    REFUNDED: refunds.refund_event_apply,
     FAILED: _apply_failed,
-    REINSTATED: _apply_reinstated,
+    REINSTATED: refunds.reinstate_event_apply,
 }
 
 
-def _parse(event: PaymentEvent) -> NormalizedEvent:
-    source = WEBHOOK_SOURCES.get(event.provider)
-    if source is None:
-        raise EventError(f"unknown provider {event.provider!r}")
-    try:
-        parsed = source.parse(event.body.encode())
-    except PayloadError as exc:
-        raise EventError(f"unusable payload: {exc}") from None
-    if parsed.campaign_slug or parsed.kind == IGNORED:
-        return parsed
-    # A refund or a dispute that names only the payment (Stripe: the PaymentIntent): the event
-    # that confirmed the pledge recorded it as its donation's external id.
-    confirmed_by = (
-        PaymentEvent.objects.filter(provider=event.provider, donation_external_id=parsed.donation_external_id,
-                                    donation__isnull=False)
-        .select_related("donation__campaign")
-        .first()
-        if parsed.donation_external_id
-        else None
-    )
-    if confirmed_by is None:
-        # Not a payment Jauge knows (yet): kept as a failed event an editor can look at and retry.
-        return replace(parsed, campaign_slug="?")
-    donation = confirmed_by.donation
-    return replace(parsed, campaign_slug=donation.campaign.slug, reference=donation.reference or "")
-
-
 def _apply(event: PaymentEvent) -> str:
-    parsed = _parse(event)
-    source = WEBHOOK_SOURCES[event.provider]
+    parsed = events.event_parse(event)
     if parsed.kind == IGNORED:
         return PaymentEvent.Status.PROCESSED
     # Lock order: event (held by the caller) → campaign total → donation.
@@ -259,20 +135,7 @@ def _apply(event: PaymentEvent) -> str:
         raise EventError(
             f"currency mismatch: event in {parsed.currency}, campaign {campaign.slug!r} in {campaign.currency}"
         )
-    return _APPLY[parsed.kind](event, parsed, campaign, source.source, total)
-
-
-def deferred_refunds_count(*, campaign_id: int) -> int:
-    """The refund events waiting for their donation's success that name this campaign: what its
-    counter's `deferred_events` must be (reconcile recounts it; few events ever wait)."""
-    slug = Campaign.objects.values_list("slug", flat=True).get(pk=campaign_id)
-    count = 0
-    for event in PaymentEvent.objects.filter(status=PaymentEvent.Status.DEFERRED).only("provider", "body"):
-        try:
-            count += _parse(event).campaign_slug == slug
-        except EventError:
-            continue
-    return count
+    return _APPLY[parsed.kind](event, parsed, campaign, WEBHOOK_SOURCES[event.provider].source, total)
 
 
 def payment_event_process(*, event_id: int) -> PaymentEvent:
@@ -290,6 +153,11 @@ def payment_event_process(*, event_id: int) -> PaymentEvent:
         return event
     except (EventError, ledger.LedgerError) as exc:
         error = exc
+    except OperationalError:
+        raise  # the database itself (down, a lock timeout): the task's retries and the sweeper
+    except Exception as exc:
+        _unexpected_error_record(event_id=event_id, error=exc)
+        raise
     # A business error rolled the whole transaction back (no partial money move); the event is
     # kept, marked failed in a transaction of its own. (Cheaper than a savepoint on every event.)
     with transaction.atomic():
@@ -306,6 +174,23 @@ def payment_event_process(*, event_id: int) -> PaymentEvent:
     return event
 
 
+def _unexpected_error_record(*, event_id: int, error: Exception) -> None:
+    """A bug or a payload no check foresaw: count the attempt, keep the error, and after
+    EVENT_MAX_ATTEMPTS stop (failed, shown to editors) instead of being re-sent forever."""
+    with transaction.atomic():
+        event = PaymentEvent.objects.select_for_update().get(pk=event_id)
+        if event.status != PaymentEvent.Status.RECEIVED:
+            return
+        event.attempts += 1
+        event.last_error = f"unexpected error ({event.attempts}/{settings.EVENT_MAX_ATTEMPTS}): " \
+            f"{type(error).__name__}: {error}"[:2000]
+        if event.attempts >= settings.EVENT_MAX_ATTEMPTS:
+            event.status = PaymentEvent.Status.FAILED
+            event.processed_at = timezone.now()
+        event.save(update_fields=["status", "attempts", "last_error", "processed_at"])
+    logger.exception("payment event %s raised (attempt %d)", event, event.attempts, exc_info=error)
+
+
 def payment_event_retry(*, event_id: int) -> PaymentEvent:
     """An editor's retry of a failed event: back to `received`, then enqueued."""
     with transaction.atomic():
@@ -318,7 +203,8 @@ def payment_event_retry(*, event_id: int) -> PaymentEvent:
 
 
 def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
-    """Re-enqueue events still `received` after a while: the broker lost them, or a worker died."""
+    """Re-enqueue events still `received` after a while: the broker lost them, or a worker died;
+    and fail the refunds that waited too long for their gift (refunds.deferred_refunds_expire)."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(
         PaymentEvent.objects.filter(status=PaymentEvent.Status.RECEIVED, received_at__lt=cutoff)
@@ -329,4 +215,5 @@ def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
         queue.send("process_payment_event", event_id)
     if ids:
         logger.info("sweeper re-enqueued %d unprocessed payment events", len(ids))
+    refunds.deferred_refunds_expire()
     return ids

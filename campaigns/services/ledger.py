@@ -16,7 +16,8 @@ Counting rules (the reconcile service recomputes them the same way from the ledg
 - total_minor = Σ ledger deltas;
 - donation_count = donations whose Σ ledger deltas (balance_minor) is > 0;
 - donor_count = distinct donor keys among those donations;
-- pending_minor = amount of pending pledges that promise money (bank transfers).
+- pending_minor = amount of pending pledges that promise money (bank transfers) and that their
+  donor confirmed (pledge_confirmed_at); the public figure caps it per campaign (selectors).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def _other_counted_donation_of_donor(donation: Donation) -> bool:
 
 
 def ledger_post(
-    *, total: CampaignTotal, donation: Donation, delta_minor: int, kind: str, note: str = ""
+    *, total: CampaignTotal, donation: Donation, delta_minor: int, kind: str, note: str = "", refund_id: str = ""
 ) -> LedgerEntry:
     """Move the counter and the donation's balance by `delta_minor`, in memory, and return the
     ledger entry to append (not saved). The caller saves the donation, then the entry, then the
@@ -134,7 +135,7 @@ def ledger_post(
     total.total_minor += delta_minor
     donation.balance_minor = after
     return LedgerEntry(campaign_id=donation.campaign_id, donation=donation, delta_minor=delta_minor, kind=kind,
-                       note=note)
+                       note=note, refund_id=refund_id)
 
 
 def _save(donation: Donation, fields: list[str]) -> None:
@@ -145,7 +146,8 @@ def _save(donation: Donation, fields: list[str]) -> None:
 
 
 def _pending_adjust(total: CampaignTotal, donation: Donation, sign: int) -> None:
-    if donation.source in PENDING_SOURCES:
+    # Only a promise its donor confirmed is pending money (services/pledge_verification.py).
+    if donation.source in PENDING_SOURCES and donation.pledge_confirmed_at is not None:
         total.pending_minor = max(0, total.pending_minor + sign * donation.amount_minor)
 
 
@@ -203,13 +205,16 @@ def donation_confirm(*, total: CampaignTotal, donation: Donation, at: datetime |
 
 
 def donation_refund(*, total: CampaignTotal, donation: Donation, amount_minor: int | None = None,
-                    note: str = "") -> int:
+                    note: str = "", refund_id: str = "") -> int:
     """Refund all or part of a confirmed donation; returns the amount actually refunded.
 
     Refunds beyond what is left are capped (providers report them; the ledger never goes
-    negative). Refunding an unconfirmed donation is refused.
+    negative). Refunding an unconfirmed donation is refused. With `refund_id` (the provider's
+    identity of the refund) a refund already recorded returns 0 and changes nothing.
     """
     _require_counted(donation, "refund")
+    if refund_id and refund_recorded(donation_id=donation.pk, refund_id=refund_id):
+        return 0
     balance = donation.balance_minor
     # A negative correction (a bank fee) already took part of the gift out of the ledger:
     # a refund can only take out what the ledger still holds.
@@ -220,7 +225,8 @@ def donation_refund(*, total: CampaignTotal, donation: Donation, amount_minor: i
     applied = min(wanted, remaining)
     if applied <= 0:
         return 0
-    entry = ledger_post(total=total, donation=donation, delta_minor=-applied, kind=LedgerEntry.Kind.REFUND, note=note)
+    entry = ledger_post(total=total, donation=donation, delta_minor=-applied, kind=LedgerEntry.Kind.REFUND, note=note,
+                        refund_id=refund_id)
     donation.refunded_minor += applied
     if donation.refunded_minor == donation.amount_minor or applied == balance:
         donation.status = Donation.Status.REFUNDED
@@ -228,6 +234,10 @@ def donation_refund(*, total: CampaignTotal, donation: Donation, amount_minor: i
     entry.save()
     total_save(total)
     return applied
+
+
+def refund_recorded(*, donation_id: int, refund_id: str) -> bool:
+    return LedgerEntry.objects.filter(donation_id=donation_id, refund_id=refund_id).exists()
 
 
 def donation_correct(*, total: CampaignTotal, donation: Donation, delta_minor: int, note: str) -> LedgerEntry:

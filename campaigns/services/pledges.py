@@ -1,7 +1,8 @@
 """Pledges: a reader's promise, a pending Donation with a reference, handed to a provider.
 
 A pledge counts nowhere until its provider confirms it (bank transfers count as pending
-money meanwhile); a pledge nobody confirms expires after its provider's delay.
+money meanwhile, once their donor confirmed them: services/pledge_verification.py); a pledge
+nobody confirms expires after its provider's delay.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from campaigns import queue
-from campaigns.models import Campaign, Donation
+from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
 from campaigns.providers import CHECKOUTS
 from campaigns.providers.sandbox import DECISIONS, sandbox_event_body
-from campaigns.services import ledger
+from campaigns.services import ledger, pledge_verification
 from campaigns.services.references import reference_generate
 from campaigns.signing import SIGNATURE_HEADER, sign
 
@@ -45,18 +46,30 @@ def pledge_create(
     message: str = "",
     article_url: str = "",
     locale: str = "",
+    client_address: str = "",
 ) -> Donation:
-    """Create a pending donation with a fresh reference (its external id too)."""
+    """Create a pending donation with a fresh reference (its external id too).
+
+    A bank-transfer pledge is checked against the per-e-mail and per-address limits of
+    unconfirmed pledges (PledgeLimitReached), and its donor gets the bank details by e-mail with
+    the link that confirms it (only then does it count as pending money)."""
     if not campaign.is_open:
         raise PledgeError(f"campaign {campaign.slug} is not open to gifts")
-    if not campaign.min_amount_minor <= amount_minor <= campaign.max_amount_minor:
+    if not campaign.min_amount_minor <= amount_minor <= min(campaign.max_amount_minor, MAX_AMOUNT_MINOR):
+        # The global cap too: above it the database refuses the row, which must never pass for
+        # a reference collision below.
         raise PledgeError(f"amount {amount_minor} outside the campaign's bounds")
     source = CHECKOUTS[provider].source
+    client_key = pledge_verification.client_key_for(address=client_address)
     for _attempt in range(5):
         reference = reference_generate()
         try:
             # A savepoint: a reference collision (unique) is retried with a new code.
             with transaction.atomic():
+                if source in ledger.PENDING_SOURCES:
+                    # Under the campaign's lock: two pledges at once cannot both pass the limit.
+                    ledger.total_lock(campaign_id=campaign.pk)
+                    pledge_verification.pledge_limits_check(donor_email=donor_email, client_key=client_key)
                 donation, _created = ledger.donation_create(
                     campaign=campaign,
                     source=source,
@@ -71,14 +84,25 @@ def pledge_create(
                     message=message,
                     article_url=article_url,
                     locale=locale or campaign.locale,
+                    public_amount=public_amount,
+                    client_key=client_key,
                 )
-                if public_amount:
-                    Donation.objects.filter(pk=donation.pk).update(public_amount=True)
-                    donation.public_amount = True
+                if source in ledger.PENDING_SOURCES and donor_email:
+                    queue.send("send_pledge_details", donation.pk)
             return donation
-        except IntegrityError:
+        except IntegrityError as exc:
+            if not _reference_taken(exc):
+                raise
             logger.info("reference %s already taken, drawing another", reference)
     raise PledgeError("could not draw a free reference")
+
+
+def _reference_taken(exc: IntegrityError) -> bool:
+    """Only a clash on the reference's unique index is worth another draw; any other integrity
+    error (a check constraint) would fail the same way five times."""
+    diag = getattr(exc.__cause__, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or ""
+    return "reference" in constraint or (not constraint and "reference" in str(exc))
 
 
 def pledges_expire(*, now: datetime | None = None) -> int:
@@ -98,6 +122,8 @@ def pledges_expire(*, now: datetime | None = None) -> int:
             expired += donation.status == Donation.Status.EXPIRED
     if expired:
         logger.info("%d pending pledges expired", expired)
+    # The same beat task catches bank-details e-mails a lost task never sent.
+    pledge_verification.pledge_details_sweep()
     return expired
 
 

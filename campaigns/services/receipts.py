@@ -13,11 +13,14 @@ worker dies between the claim and the send, that receipt is lost rather than sen
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
@@ -94,20 +97,45 @@ def receipts_send_due(*, batch_size: int = BATCH_SIZE) -> int:
 
 
 def _send_claimed(ids: list[int], claimed_at) -> int:
+    """Send each claimed receipt on its own: a refused address fails that receipt alone (kept
+    with its error, never retried), an address that cannot be an address is skipped; only a
+    connection problem stops the batch (the unsent are released for a retry)."""
     donations = Donation.objects.filter(pk__in=ids).select_related("campaign").order_by("pk")
     sent = 0
+    done: list[int] = []
     try:
         with get_connection() as connection:  # one SMTP session for the batch
             for donation in donations:
-                connection.send_messages([_receipt_message(donation)])
-                sent += 1
+                error = _send_one(connection, donation)
+                done.append(donation.pk)
+                if error:
+                    Donation.objects.filter(pk=donation.pk).update(receipt_error=error[:500])
+                    logger.warning("receipt for %s not sent: %s", donation, error)
+                else:
+                    sent += 1
     except Exception:
-        unsent = ids[sent:]
+        unsent = [pk for pk in ids if pk not in set(done)]
         Donation.objects.filter(pk__in=unsent, receipt_sent_at=claimed_at).update(receipt_sent_at=None)
         logger.warning("receipts: %d sent, %d left for a retry", sent, len(unsent))
         raise
     logger.info("receipts: %d sent", sent)
     return sent
+
+
+def _send_one(connection, donation: Donation) -> str:
+    """'' when sent; the reason when this receipt alone cannot be sent (skipped or refused)."""
+    try:
+        validate_email(donation.donor_email)
+    except ValidationError:
+        return "skipped: not a valid e-mail address"
+    try:
+        connection.send_messages([_receipt_message(donation)])
+    except smtplib.SMTPRecipientsRefused as exc:
+        # The server refused this address (550 and the like): smtplib has reset the session,
+        # the next receipt goes through the same connection.
+        codes = ", ".join(f"{code} {reply.decode(errors='replace')}" for code, reply in exc.recipients.values())
+        return f"failed: address refused ({codes})"
+    return ""
 
 
 def _receipt_message(donation: Donation) -> EmailMessage:

@@ -10,7 +10,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Donation, LedgerEntry
-from campaigns.services import intake, ledger
+from campaigns.services import ledger, refunds
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,15 @@ def totals_compute(*, campaign_id: int) -> dict[str, int]:
         Donation.objects.filter(pk__in=counted_ids).values("donor_key").distinct().count()
     )
     pending = Donation.objects.filter(
-        campaign_id=campaign_id, status=Donation.Status.PENDING, source__in=ledger.PENDING_SOURCES
+        campaign_id=campaign_id, status=Donation.Status.PENDING, source__in=ledger.PENDING_SOURCES,
+        pledge_confirmed_at__isnull=False,
     ).aggregate(s=Sum("amount_minor"))["s"]
     return {
         "total_minor": entries.aggregate(s=Sum("delta_minor"))["s"] or 0,
         "donation_count": counted.count(),
         "donor_count": donors,
         "pending_minor": pending or 0,
-        "deferred_events": intake.deferred_refunds_count(campaign_id=campaign_id),
+        "deferred_events": refunds.deferred_refunds_count(campaign_id=campaign_id),
     }
 
 

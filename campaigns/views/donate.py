@@ -8,6 +8,7 @@ page follows the pledge's status until the provider has confirmed it.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -35,6 +36,7 @@ from campaigns.providers.sandbox import sandbox_enabled
 from campaigns.selectors import progress as selectors
 from campaigns.selectors.donations import campaign_donor_wall, campaign_monthly_summary
 from campaigns.services import pledges
+from campaigns.services.pledge_verification import PledgeLimitReached
 from campaigns.services.references import InvalidReference, reference_normalize
 from campaigns.templatetags.jauge import progress_context
 
@@ -221,7 +223,12 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
                 message=data["message"],
                 article_url=data["article"],
                 locale=lang,
+                client_address=client_address(request),
             )
+        except PledgeLimitReached:
+            form.add_error(None, _("Vous avez déjà plusieurs promesses de virement non confirmées : confirmez-les "
+                                   "depuis l'e-mail reçu, ou attendez avant d'en faire une nouvelle."))
+            return _form_response(request, campaign, form, lang, status=429)
         except pledges.PledgeError:
             return _closed(request, campaign, lang)
         provider = CHECKOUTS[data["provider"]]
@@ -284,6 +291,23 @@ def _checkout_context(donation: Donation, lang: str, bad: bool = False) -> dict:
     }
 
 
+# The fragment the banner's loader reads on the article page (README, "After a gift"). A fragment,
+# not a query parameter: it never reaches the publisher's server, so its page caches are untouched.
+THANKS_MARKER = "jauge-thanks"
+_THANKED_STATUSES = (Donation.Status.PENDING, Donation.Status.CONFIRMED)
+
+
+def article_back_url(donation: Donation, now: datetime) -> str:
+    """The article the reader came from; while the gift stands, with the marker that turns the
+    publication's banners into "Merci !" until now + the campaign's thank_days."""
+    url = donation.article_url
+    days = donation.campaign.thank_days
+    if not url or not days or donation.status not in _THANKED_STATUSES:
+        return url
+    until = int((now + timedelta(days=days)).timestamp())
+    return f"{url.split('#', 1)[0]}#{THANKS_MARKER}={donation.campaign.slug}.{until}"
+
+
 def _thanks_context(request: HttpRequest, donation: Donation, lang: str) -> dict:
     campaign = donation.campaign
     page_url = settings.PUBLIC_URL + reverse("campaign", kwargs={"slug": campaign.slug})
@@ -299,6 +323,9 @@ def _thanks_context(request: HttpRequest, donation: Donation, lang: str) -> dict
         "amount_display": money.format_money(donation.amount_minor, donation.currency, lang),
         "monthly": donation.frequency == Donation.Frequency.MONTHLY,
         "pending": donation.status == Donation.Status.PENDING,
+        "awaiting_donor_confirmation": donation.source == Donation.Source.BANK
+        and donation.status == Donation.Status.PENDING and donation.pledge_confirmed_at is None,
+        "back_url": article_back_url(donation, timezone.now()),
         "bank": bank,
         "status_url": _with_lang(
             reverse("donate-thanks-status", kwargs={"slug": campaign.slug, "reference": donation.reference}),

@@ -38,7 +38,9 @@ from campaigns.templatetags.jauge import (
 )
 from campaigns.views.caching import BodyMemo, etag_matches, public_cache_headers
 
-VARIANTS = ("banner", "bar", "compact")
+# `thanks`: what a reader who has just given sees instead of the ask (the loader asks for it
+# while the thank-you marker is in the publication's localStorage); cached like the others.
+VARIANTS = ("banner", "bar", "compact", "thanks")
 LANGUAGES = tuple(code for code, _ in settings.LANGUAGES)
 # Polling when there is nothing to show (`current` between campaigns, a draft): slow, so a
 # campaign that starts appears within a minute without costing much.
@@ -47,7 +49,7 @@ STALE_SECONDS = 30
 LOADER_MAX_AGE = 3600
 LOADER_SHARED_MAX_AGE = 86400
 # Bump when the markup changes, so ETags issued by the previous release stop matching.
-MARKUP_VERSION = "2"
+MARKUP_VERSION = "3"
 HTMX_HEADERS = (
     "HX-Request, HX-Current-URL, HX-Target, HX-Trigger, HX-Trigger-Name, HX-Boosted, "
     "HX-History-Restore-Request, HX-Prompt"
