@@ -145,7 +145,7 @@ def test_the_campaign_rules_hold_for_every_caller_not_only_the_admin_form(campai
 def test_the_admins_htmx_snippet_is_the_readmes_one_that_polls_once_and_stops_when_closed(live, settings):
     # The fragment polls itself (and stops when the campaign closes): a container that polls too
     # would double every reader's requests and never stop.
-    from campaigns.admin import embed_snippets
+    from campaigns.admin.campaigns import embed_snippets
 
     settings.PUBLIC_URL = "https://dons.exemple.fr"
     live.title = 'Le "grand" appel'
