@@ -23,17 +23,20 @@ logger = logging.getLogger(__name__)
 TASKS_MODULE = "campaigns.tasks"
 
 
-def _after_commit(name: str, publish) -> None:
-    def send() -> None:
+def _after_commit(name: str, publish):
+    """`publish()` now (its result: Celery's AsyncResult, which beat logs) or after the commit."""
+
+    def send():
         try:
-            publish()
+            return publish()
         except Exception as exc:
             logger.warning("broker unavailable, %s left for the sweeper: %s", name, exc)
+            return None
 
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(send)
-    else:
-        send()
+        return None
+    return send()
 
 
 def send(name: str, *args: Any, **options: Any) -> None:
@@ -49,6 +52,6 @@ class AfterCommitTask(Task):
 
     def apply_async(self, args=None, kwargs=None, **options):
         options.setdefault("retry", False)
-        _after_commit(f"{self.name}{tuple(args or ())!r}", lambda: super(AfterCommitTask, self).apply_async(
+        return _after_commit(f"{self.name}{tuple(args or ())!r}", lambda: super(AfterCommitTask, self).apply_async(
             args, kwargs, **options
         ))

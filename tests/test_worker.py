@@ -144,3 +144,31 @@ def test_receipts_wait_behind_webhooks_in_the_broker(transactional_db, campaign)
         assert (broker.llen(queue), broker.llen(lowest)) == (1, 1)
     finally:
         broker.delete(queue, lowest)
+
+
+def test_a_task_sent_inside_a_transaction_reaches_the_broker_only_once_it_commits(transactional_db):
+    """campaigns.queue: `.delay()` and `queue.send` wait for the commit; a rollback sends nothing."""
+    import redis
+    from django.conf import settings
+    from django.db import transaction
+
+    from campaigns import queue
+    from campaigns.tasks import process_payment_event
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    name = settings.CELERY_TASK_DEFAULT_QUEUE
+    broker.delete(name)
+    try:
+        with transaction.atomic():
+            process_payment_event.delay(1)
+            queue.send("process_payment_event", 2)
+            assert broker.llen(name) == 0  # a worker could otherwise read before the commit
+        assert broker.llen(name) == 2
+        with pytest.raises(RuntimeError), transaction.atomic():
+            queue.send("process_payment_event", 3)
+            raise RuntimeError
+        assert broker.llen(name) == 2
+        assert process_payment_event.delay(4) is not None  # outside a transaction: sent at once
+        assert broker.llen(name) == 3
+    finally:
+        broker.delete(name)
