@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from campaigns.bank._common import make_date, to_cents
+from campaigns.bank._common import check_encoding, make_date, to_cents
 from campaigns.bank.records import StatementError, StatementRecord
 
 _AMOUNT_RE = re.compile(r"^\s*(\d{1,18}(?:\.\d{0,5})?)\s*$")
@@ -207,14 +207,17 @@ def _refuse_dtd(data: bytes) -> None:
             raise StatementError("a document type declaration (DTD) is refused in a bank statement", line=line)
 
 
-def parse(data: bytes, **options) -> Iterator[StatementRecord]:
+def parse(data: bytes, *, encoding: str | None = None, **options) -> Iterator[StatementRecord]:
     """Each booked entry of every `Stmt` in a camt.053 file, in file order.
 
     A batch entry yields one record per `TxDtls` when those parts sum to the entry, else one
-    record for the entry. Raises StatementError (naming the line) on any problem.
+    record for the entry. `encoding` overrides the XML declaration (rarely needed). Raises
+    StatementError (naming the line) on any problem.
     """
     if options:
-        raise StatementError(f"camt053 takes no options, got {sorted(options)}")
+        raise StatementError(f"camt053 takes only `encoding`, got {sorted(options)}")
+    if encoding:
+        encoding = check_encoding(encoding)
     if not data.strip():
         raise StatementError("empty file")
     _refuse_dtd(data)
@@ -224,7 +227,7 @@ def parse(data: bytes, **options) -> Iterator[StatementRecord]:
         io.BytesIO(data), events=("start", "end"),
         tag=("{*}Document", "{*}BkToCstmrStmt", "{*}Stmt", "{*}Acct", "{*}Ntry"),
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-        remove_comments=True, remove_pis=True,
+        remove_comments=True, remove_pis=True, encoding=encoding,
     )
     stmt, seen_statement, checked = _Statement(), False, False
     try:

@@ -26,7 +26,8 @@ DEFAULT_CURRENCY = "EUR"  # LCL leaves the currency blank on balance records; th
 
 _CODE, _BANK, _BRANCH, _CURRENCY, _DECIMALS, _ACCOUNT = (
     slice(0, 2), slice(2, 7), slice(11, 16), slice(16, 19), slice(19, 20), slice(21, 32))
-_OPERATION, _DATE, _REJECT, _VALUE_DATE, _LABEL = slice(32, 34), slice(34, 40), slice(40, 42), slice(42, 48), slice(48, 79)
+_OPERATION, _DATE, _REJECT, _VALUE_DATE = slice(32, 34), slice(34, 40), slice(40, 42), slice(42, 48)
+_LABEL = slice(48, 79)
 _ENTRY_NUMBER, _AMOUNT, _REFERENCE = slice(81, 88), slice(90, 104), slice(104, 120)
 _QUALIFIER, _INFO = slice(45, 48), slice(48, 118)
 
@@ -69,8 +70,8 @@ def _lines(data: bytes, encoding: str | None) -> Iterator[tuple[int, str]]:
         for index in range(0, len(text), RECORD_LENGTH):
             yield index // RECORD_LENGTH + 1, text[index:index + RECORD_LENGTH]
         return
-    for number, raw in enumerate(text.splitlines(), start=1):
-        yield number, raw
+    # Only \n ends a record: str.splitlines would also split on \x85 or \x0c inside a Latin-9 label.
+    yield from enumerate((line.rstrip("\r") for line in text.split("\n")), start=1)
 
 
 class _Movement:
