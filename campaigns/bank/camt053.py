@@ -61,14 +61,15 @@ def _amount(elem, *, what: str) -> tuple[Decimal, str]:
 
 
 def _sign(elem, *, what: str, required: bool) -> int | None:
-    indicator = _text(elem, "CdtDbtInd")
+    found = _child(elem, "CdtDbtInd")
+    indicator = (found.text or "").strip() if found is not None else ""
     if indicator == "CRDT":
         return 1
     if indicator == "DBIT":
         return -1
     if indicator or required:
         raise StatementError(f"credit/debit indicator {indicator!r} is neither CRDT nor DBIT",
-                             line=elem.sourceline, element=what)
+                             line=(found if found is not None else elem).sourceline, element=what)
     return None
 
 
