@@ -160,7 +160,8 @@ def test_it_applies_every_entry_rule_to_a_small_file():
 
 
 def test_it_yields_entries_while_reading_so_a_bad_entry_late_in_the_file_stops_it_there():
-    data = (DATA / "camt053_v08_small.xml").read_bytes().replace(b'<Amt Ccy="CHF">5</Amt>', b'<Amt Ccy="CHF">5,00</Amt>')
+    data = (DATA / "camt053_v08_small.xml").read_bytes()
+    data = data.replace(b'<Amt Ccy="CHF">5</Amt>', b'<Amt Ccy="CHF">5,00</Amt>')
     records = camt053.parse(data)
     assert next(records).amount == Decimal("25.00")
     with pytest.raises(StatementError, match=r"unreadable amount '5,00'") as error:
