@@ -137,3 +137,14 @@ def test_a_real_file_of_each_format_passes_the_first_look():
                               ("csv", "csv_fr_headerless_reckon.csv", "csv")]:
         options = {"profile": "fr-headerless"} if fmt == "csv" else {}
         assert list(parse_statement(statement_bytes(folder, name), format=fmt, **options))
+
+
+def test_the_parsers_import_no_django():
+    import subprocess
+    import sys
+
+    code = ("import sys, campaigns.bank, campaigns.bank.reference_search; "
+            "sys.exit(sorted(m for m in sys.modules if m.split('.')[0] == 'django') or 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], timeout=60)
+    assert result.returncode == 0, result.stderr
