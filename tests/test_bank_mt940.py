@@ -144,7 +144,9 @@ def test_it_signs_reversals_keeps_long_details_and_rejoins_wraps_in_a_small_file
 @pytest.mark.parametrize(("old", "new", "reason", "line"), [
     (":61:2611291129RD7,5NCHG", ":61:2611291129RD7,5,1NCHG", "unreadable amount", 12),
     (":61:2611291129RD7,5NCHG", ":61:2611291129XX7,5NCHG", "unreadable :61:", 12),
-    (":61:2611291129RD7,5NCHG", ":61:2611321129RD7,5NCHG", "unreadable MT940 statement", 2),
+    (":61:2611291129RD7,5NCHG", ":61:2611321129RD7,5NCHG", "unreadable value date '261132'", 12),
+    (":61:2611291129RD7,5NCHG", ":61:2611291129RD7,555NCHG", "fraction of a cent", 12),
+    (":28C:0000\n1/001", ":28C:ABCD", "unreadable MT940 statement", 2),
     (":20:JAUGE-TEST-1", "STRAY TEXT\n:20:JAUGE-TEST-1", "outside any MT940 tag", 2),
 ])
 def test_it_refuses_a_bad_statement_naming_its_line(old, new, reason, line):

@@ -261,6 +261,7 @@ def parse(data: bytes, *, encoding: str | None = None, **options) -> Iterator[St
                     del parent[0]
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
-        raise StatementError(f"malformed XML: {exc.msg}", line=line) from None
+        message = re.sub(r"(, line \d+)+(, column \d+)?$", "", exc.msg or str(exc))
+        raise StatementError(f"malformed XML: {message}", line=line) from None
     if not seen_statement:
         raise StatementError("not a camt.053 statement (no BkToCstmrStmt element)", line=1)

@@ -206,6 +206,9 @@ def _check_statement_line(tag: _Tag) -> None:
         raise StatementError(f"unreadable :61: statement line {value.splitlines()[0]!r}", line=tag.line)
     if not _AMOUNT_RE.match(match["amount"]):
         raise StatementError(f"unreadable amount {match['amount']!r} in :61:", line=tag.line)
+    # Day 30 of February is fine (some banks count 30-day months; the library moves it to the 28th/29th).
+    if not (1 <= int(match["month"]) <= 12 and 1 <= int(match["day"]) <= 31):
+        raise StatementError(f"unreadable value date {value[:6]!r} in :61: (YYMMDD)", line=tag.line)
 
 
 def parse(data: bytes, *, encoding: str | None = None, **options) -> Iterator[StatementRecord]:
