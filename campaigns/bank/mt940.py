@@ -240,8 +240,6 @@ def parse(data: bytes, *, encoding: str | None = None, **options) -> Iterator[St
         source = "\n".join(f":{tag.name}:{tag.value()}" for tag in block.tags if tag.name != "86-statement")
         try:
             statement = mt940_library.parse(source, options=OPTIONS, tags={61: mt940_tags.StatementGLS()})
-        except StatementError:
-            raise
         except Exception as exc:  # the library raises RuntimeError, ValueError, InvalidOperation…
             raise StatementError(f"unreadable MT940 statement: {exc}", line=block.line) from None
         transactions = list(statement)
@@ -250,9 +248,10 @@ def parse(data: bytes, *, encoding: str | None = None, **options) -> Iterator[St
                 f"{len(statement_lines)} :61: lines but {len(transactions)} movements read", line=block.line)
         account = (statement.data.get("account_identification") or "").strip()
         currency = statement.currency or ""
+        details_of = {id(tag): following.value() for tag, following in zip(block.tags, block.tags[1:], strict=False)
+                      if tag.name == "61" and following.name == "86"}
         for transaction, tag in zip(transactions, statement_lines, strict=True):
-            following = block.tags[block.tags.index(tag) + 1:][:1]
-            details = following[0].value() if following and following[0].name == "86" else ""
+            details = details_of.get(id(tag), "")
             raw = f":61:{tag.value()}" + (f"\n:86:{details}" if details else "")
             yield _record(transaction, account=account, currency=currency, line=tag.line, raw=raw, details=details)
     if not found:
