@@ -28,6 +28,10 @@ _DOCTYPE_MARKERS = tuple(
 _NOT_PROVIDED = "NOTPROVIDED"
 
 
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]  # not etree.QName: it refuses a namespace URI with a "}" in it
+
+
 def _child(elem, *path: str):
     """The first element at `path` (local names), or None."""
     for name in path:
@@ -237,7 +241,7 @@ def parse(data: bytes, *, encoding: str | None = None, **options) -> Iterator[St
                 checked = True
                 if elem.getroottree().docinfo.doctype:
                     raise StatementError("a document type declaration (DTD) is refused", line=1)
-            name = etree.QName(elem).localname
+            name = _local(elem.tag)
             if event == "start":
                 if name == "BkToCstmrStmt":
                     seen_statement = True
@@ -245,7 +249,7 @@ def parse(data: bytes, *, encoding: str | None = None, **options) -> Iterator[St
                     stmt = _Statement()
                 continue
             parent = elem.getparent()
-            parent_name = etree.QName(parent).localname if parent is not None else ""
+            parent_name = _local(parent.tag) if parent is not None else ""
             if name == "Acct" and parent_name == "Stmt":
                 stmt.account = _account_id(elem)
                 stmt.currency = _text(elem, "Ccy")

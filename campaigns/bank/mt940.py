@@ -203,7 +203,7 @@ def _check_statement_line(tag: _Tag) -> None:
     value = tag.value()
     match = _STATEMENT_LINE_RE.match(value)
     if not match:
-        raise StatementError(f"unreadable :61: statement line {value.splitlines()[0]!r}", line=tag.line)
+        raise StatementError(f"unreadable :61: statement line {value.partition(chr(10))[0]!r}", line=tag.line)
     if not _AMOUNT_RE.match(match["amount"]):
         raise StatementError(f"unreadable amount {match['amount']!r} in :61:", line=tag.line)
     # Day 30 of February is fine (some banks count 30-day months; the library moves it to the 28th/29th).
