@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from campaigns import selectors
@@ -41,5 +41,7 @@ def progress_json(request: HttpRequest, slug: str) -> HttpResponse:
     if snapshot is None:
         if slug == selectors.CURRENT_SLUG:
             return _public_json(request, _NONE_ETAG, lambda: _NONE_BODY, max_age=30)
-        raise Http404("unknown campaign")
+        response = HttpResponse("unknown campaign\n", status=404, content_type="text/plain; charset=utf-8")
+        response.vary_on_accept_language = False
+        return response
     return _public_json(request, snapshot["etag"], lambda: _progress_body(snapshot), max_age=DEFAULT_MAX_AGE)
