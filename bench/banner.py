@@ -39,6 +39,7 @@ from bench.harness import (  # noqa: E402
     PYTHON,
     ROOT,
     BenchDatabase,
+    Granian,
     Nginx,
     RedisServer,
     _Process,
@@ -46,7 +47,6 @@ from bench.harness import (  # noqa: E402
     free_port,
     http_get,
     nginx_binary,
-    shipped_web_args,
     wait_for_port,
     wrk,
 )
@@ -63,17 +63,6 @@ class Gunicorn(_Process):
         log = ("--access-logfile", str(access_log)) if access_log else ()
         super().__init__([PYTHON, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
                           "--worker-class", "sync", "--log-level", "warning", *log], env, "gunicorn")
-        wait_for_port(self.port, 60, self.proc, self.log)
-
-
-class Granian(_Process):
-    """granian with the options docker-compose.yml gives `web` (read from it), on a free port."""
-
-    def __init__(self, env: dict[str, str], app: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        args = shipped_web_args(host="127.0.0.1", port=self.port, app=app)
-        super().__init__([PYTHON, "-m", *args, "--log-level", "warning"], env, "granian")
         wait_for_port(self.port, 60, self.proc, self.log)
 
 

@@ -510,3 +510,14 @@ def shipped_web_args(*, host: str, port: int, app: str = "config.wsgi:applicatio
     for option, value in (("--host", host), ("--port", str(port))):
         args[args.index(option) + 1] = value
     return [*args, app]
+
+
+class Granian(_Process):
+    """granian with the options docker-compose.yml gives `web` (read from it), on a free port."""
+
+    def __init__(self, env: dict[str, str], app: str = "config.wsgi:application"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__([PYTHON, "-m", *shipped_web_args(host="127.0.0.1", port=self.port, app=app)], env,
+                         "granian")
+        wait_for_port(self.port, 60, self.proc, self.log)
