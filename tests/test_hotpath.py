@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
@@ -11,7 +13,8 @@ from django.test import RequestFactory
 
 from campaigns.models import Campaign
 from campaigns.services import ledger
-from config.hotpath import HotPathHandler, is_hot
+from campaigns.views.embed import preview_token
+from config.hotpath import HotPathDispatcher, HotPathHandler, is_hot
 
 pytestmark = pytest.mark.django_db
 
@@ -118,21 +121,11 @@ def test_only_the_public_reads_take_the_hot_path():
 def test_the_wsgi_application_serves_hot_and_other_paths(live):
     from config.wsgi import application
 
+    serve = _Caller(application)
+
     def call(path: str, host: str = "testserver") -> tuple[str, dict[str, str]]:
-        captured = {}
-        environ = RequestFactory().get(path).environ | {"HTTP_HOST": host}
-        # As Django's test client does: the request signals must not close the test's transaction.
-        request_started.disconnect(close_old_connections)
-        request_finished.disconnect(close_old_connections)
-        try:
-            response = application(environ, lambda status, headers: captured.update(status=status,
-                                                                                     headers=dict(headers)))
-            b"".join(response)
-            response.close()
-        finally:
-            request_started.connect(close_old_connections)
-            request_finished.connect(close_old_connections)
-        return captured["status"], captured["headers"]
+        status, headers, _body = serve(path, HTTP_HOST=host)
+        return status, dict(headers)
 
     status, headers = call(f"/embed/{SLUG}/")
     assert status == "200 OK" and "Set-Cookie" not in headers
@@ -141,3 +134,59 @@ def test_the_wsgi_application_serves_hot_and_other_paths(live):
     # Host validation (ALLOWED_HOSTS) still runs on the hot path.
     status, _ = call(f"/embed/{SLUG}/", host="evil.example")
     assert status.startswith("400")
+
+
+class _Caller:
+    """Calls a WSGI application as a server would; the request signals leave the test's transaction be."""
+
+    def __init__(self, application):
+        self.application = application
+
+    def __call__(self, path: str, **meta: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        captured = {}
+        environ = RequestFactory().get(path, **meta).environ
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        try:
+            response = self.application(environ, lambda status, headers, exc_info=None: captured.update(
+                status=status, headers=headers))
+            body = b"".join(response)
+            if hasattr(response, "close"):
+                response.close()
+        finally:
+            request_started.connect(close_old_connections)
+            request_finished.connect(close_old_connections)
+        return captured["status"], captured["headers"], body
+
+
+def test_a_process_replays_its_answer_to_an_identical_poll_for_a_moment(live, django_capture_on_commit_callbacks):
+    call = _Caller(HotPathDispatcher(full=WSGIHandler(), lean=HotPathHandler(), memo_seconds=0.5))
+    url = f"/embed/{SLUG}/?lang=en"
+    first = call(url, HTTP_ORIGIN=ORIGIN)
+    assert first[0] == "200 OK"
+    etag = dict(first[1])["ETag"]
+    poll = call(url, HTTP_ORIGIN=ORIGIN, HTTP_IF_NONE_MATCH=etag)
+    assert poll[0] == "304 Not Modified"
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger.donation_record(campaign=live, source="generic", external_id="hot-2", amount_minor=1000,
+                               donor_email="hot2@example.org")
+    # Within the moment: the very same answers, headers and body, byte for byte.
+    assert call(url, HTTP_ORIGIN=ORIGIN) == first
+    assert call(url, HTTP_ORIGIN=ORIGIN, HTTP_IF_NONE_MATCH=etag) == poll
+    # Another origin is another request: its own answer (and its own CORS header).
+    other = call(url, HTTP_ORIGIN="https://other.example")
+    assert "Access-Control-Allow-Origin" not in dict(other[1])
+    time.sleep(0.6)
+    # After it, the new total.
+    status, headers, body = call(url, HTTP_ORIGIN=ORIGIN, HTTP_IF_NONE_MATCH=etag)
+    assert status == "200 OK" and dict(headers)["ETag"] != etag
+    assert "35.00" in body.decode()
+
+
+def test_private_answers_and_other_paths_are_never_replayed(live):
+    call = _Caller(HotPathDispatcher(full=WSGIHandler(), lean=HotPathHandler(), memo_seconds=60))
+    preview = f"/embed/{SLUG}/frame/?preview={preview_token(SLUG)}"
+    call(preview)
+    call(f"/c/{SLUG}/")
+    call("/embed/nope/")
+    assert call.application._memo == {}
