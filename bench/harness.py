@@ -453,6 +453,9 @@ pid {workdir / 'nginx.pid'};
 error_log {workdir / 'error.log'} warn;
 events {{ worker_connections 4096; }}
 http {{
+    # As the nginx image's own nginx.conf (minus its access log, off for both sides of the ratio).
+    sendfile on;
+    keepalive_timeout 65;
     access_log off;
     types {{ text/html html; text/plain txt; application/json json; image/svg+xml svg; }}
     default_type application/octet-stream;
