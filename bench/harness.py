@@ -518,9 +518,9 @@ def shipped_web_args(*, host: str, port: int, app: str = "config.wsgi:applicatio
 class Granian(_Process):
     """granian with the options docker-compose.yml gives `web` (read from it), on a free port."""
 
-    def __init__(self, env: dict[str, str], app: str = "config.wsgi:application"):
+    def __init__(self, env: dict[str, str], app: str = "config.wsgi:application", extra: tuple[str, ...] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__([PYTHON, "-m", *shipped_web_args(host="127.0.0.1", port=self.port, app=app)], env,
-                         "granian")
+        args = shipped_web_args(host="127.0.0.1", port=self.port, app=app)
+        super().__init__([PYTHON, "-m", *args[:-1], *extra, args[-1]], env, "granian")
         wait_for_port(self.port, 60, self.proc, self.log)
