@@ -363,9 +363,12 @@ def wrk(
     threads: int = 2,
     headers: dict[str, str] | None = None,
     timeout_s: int = 5,
+    script: Path | None = None,
 ) -> dict[str, float]:
     """Run Debian's wrk for a bounded duration; return req/s, mean latency (s), requests, errors."""
     args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", f"{timeout_s}s"]
+    if script is not None:
+        args += ["-s", str(script)]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
     result = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60)
