@@ -57,9 +57,9 @@ class HotPathDispatcher:
 
     On the hot paths each process also replays its own answer to an identical request (same method,
     path, query, host, scheme, Origin and If-None-Match) for `memo_seconds` (PROGRESS_LOCAL_SECONDS,
-    the age its progress snapshots may have already): every reader of a campaign polls the same URL
-    with the same ETag, so most polls cost a dict lookup. Only public answers without cookies are
-    replayed, byte for byte, headers included.
+    the age its progress snapshots may have already; so a change shows in a process within twice
+    that): every reader of a campaign polls the same URL with the same ETag, so most polls cost a
+    dict lookup. Only public answers without cookies are replayed, byte for byte, headers included.
     """
 
     MEMO_LIMIT = 4096
@@ -77,8 +77,9 @@ class HotPathDispatcher:
         method = environ.get("REQUEST_METHOD")
         if self.memo_seconds <= 0 or method not in ("GET", "HEAD"):
             return self.lean(environ, start_response)
-        key = (method, path, environ.get("QUERY_STRING", ""), environ.get("HTTP_HOST"),
-               environ.get("wsgi.url_scheme"), environ.get("HTTP_ORIGIN"), environ.get("HTTP_IF_NONE_MATCH"))
+        # Everything a hot view or its middleware reads from the request (the scheme: HSTS, if enabled).
+        key = (method, path, environ.get("QUERY_STRING", ""), environ.get("HTTP_HOST"), environ.get("wsgi.url_scheme"),
+               environ.get("HTTP_X_FORWARDED_PROTO"), environ.get("HTTP_ORIGIN"), environ.get("HTTP_IF_NONE_MATCH"))
         now = time.monotonic()
         entry = self._memo.get(key)
         if entry is not None and entry[0] > now:
