@@ -5,14 +5,16 @@ stripped, the client address forwarded."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils.datastructures import CaseInsensitiveMapping
 
-from bench.harness import Gunicorn, Nginx, nginx_binary
+from bench.harness import Granian, Nginx, nginx_binary
 from campaigns.services import ledger
 from tests.live import request
 from tests.worker import process_env
@@ -92,8 +94,10 @@ def cache(upstream):
         yield nginx
 
 
-def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    return request("GET", url, headers=headers)
+def _get(url: str, **headers: str) -> tuple[int, CaseInsensitiveMapping, bytes]:
+    # granian sends header names in lower case, nginx passes them on as they came.
+    status, answer, body = request("GET", url, headers=headers)
+    return status, CaseInsensitiveMapping(answer), body
 
 
 def test_it_answers_repeated_polls_from_the_cache(upstream, cache):
@@ -172,19 +176,26 @@ def test_it_forwards_the_client_address_scheme_and_host(upstream, cache):
 
 
 @pytest.mark.postgres
-def test_jauge_behind_the_cache_answers_hits_and_304s_without_cookies(transactional_db, campaign):
+def test_jauge_behind_the_cache_answers_hits_304s_and_revalidations_without_cookies(transactional_db, campaign):
     ledger.donation_record(campaign=campaign, source="generic", external_id="cache-1", amount_minor=2500,
                            donor_email="c@example.org")
-    with Gunicorn(process_env(), workers=1) as web, Nginx(f"127.0.0.1:{web.port}") as nginx:
-        url = f"{nginx.url}/embed/{campaign.slug}/"
-        status, headers, body = _get(url, Cookie="sessionid=stale")
+    with Granian(process_env(), extra=("--access-log",)) as web, Nginx(f"127.0.0.1:{web.port}") as nginx:
+        path = f"/embed/{campaign.slug}/"
+        status, headers, body = _get(f"{nginx.url}{path}", Cookie="sessionid=stale")
         assert status == 200 and "Set-Cookie" not in headers
         assert "25,00" in body.decode()
-        status, headers, _ = _get(url)
+        status, headers, _ = _get(f"{nginx.url}{path}")
         assert (status, headers["X-Cache-Status"]) == (200, "HIT")
         assert headers["Cache-Control"].startswith("public") and headers["Vary"] == "Origin"
-        status, headers, _ = _get(url, **{"If-None-Match": headers["ETag"]})
+        status, _, _ = _get(f"{nginx.url}{path}", **{"If-None-Match": headers["ETag"]})
         assert status == 304
+        # After s-maxage (5 s), nginx asks Jauge with If-None-Match: Jauge answers 304, nothing rendered.
+        time.sleep(5.5)
+        assert _get(f"{nginx.url}{path}")[0] == 200
+        deadline = time.monotonic() + 10
+        while not re.search(rf'"GET {re.escape(path)} HTTP/1.1" 304', web.output()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert re.findall(rf'"GET {re.escape(path)} HTTP/1.1" (\d+)', web.output()) == ["200", "304"]
         # The donation page is not cached and keeps its CSRF cookie.
         status, headers, _ = _get(f"{nginx.url}/c/{campaign.slug}/")
         assert status == 200 and "X-Cache-Status" not in headers
