@@ -15,6 +15,7 @@ from campaigns.models import Campaign
 from campaigns.services import ledger
 from campaigns.views.embed import preview_token
 from config.hotpath import HotPathDispatcher, HotPathHandler, is_hot
+from config.wsgi import application
 
 pytestmark = pytest.mark.django_db
 
@@ -119,8 +120,6 @@ def test_only_the_public_reads_take_the_hot_path():
 
 
 def test_the_wsgi_application_serves_hot_and_other_paths(live):
-    from config.wsgi import application
-
     serve = _Caller(application)
 
     def call(path: str, host: str = "testserver") -> tuple[str, dict[str, str]]:
