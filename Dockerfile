@@ -11,4 +11,4 @@ RUN DEBUG=true python manage.py collectstatic --noinput -v0
 RUN useradd --create-home jauge && mkdir -p var && chown jauge var
 USER jauge
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--worker-class", "gthread", "--threads", "8"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "8", "--respawn-failed-workers", "--workers-kill-timeout", "10", "config.wsgi:application"]

@@ -13,7 +13,7 @@ run: export GENERIC_WEBHOOK_SECRET ?= jauge-dev-secret
 # The sandbox checkout posts its signed webhook back to this server.
 run: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean i18n i18n-check
 
 $(VENV)/installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ test: $(VENV)/installed
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+
+# English catalogues: compile them after editing a locale/<area>/en/LC_MESSAGES/django.po (the .mo are committed),
+# and check that every string extracted afresh has a reviewed translation (CI runs the same check as a test).
+i18n: $(VENV)/installed
+	$(PY) manage.py compilemessages --ignore .venv --ignore var -v0
+
+i18n-check: $(VENV)/installed
+	$(PY) scripts/i18n_check.py
 
 bench: $(VENV)/installed
 	$(PY) bench/run_all.py

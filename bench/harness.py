@@ -21,6 +21,8 @@ import contextlib
 import json
 import os
 import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +34,7 @@ import urllib.request
 from pathlib import Path
 
 import psycopg
+import yaml
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -362,9 +365,12 @@ def wrk(
     threads: int = 2,
     headers: dict[str, str] | None = None,
     timeout_s: int = 5,
+    script: Path | None = None,
 ) -> dict[str, float]:
     """Run Debian's wrk for a bounded duration; return req/s, mean latency (s), requests, errors."""
     args = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", f"{timeout_s}s"]
+    if script is not None:
+        args += ["-s", str(script)]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
     result = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 60)
@@ -424,3 +430,102 @@ def wait_until(predicate, timeout: float = 120, interval: float = 0.1, message: 
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {message}")
+
+
+NGINX_CONFIG = ROOT / "deploy" / "nginx" / "jauge.conf"
+
+
+def nginx_config(*, upstream: str, port: int, workdir: Path, static_port: int | None = None) -> str:
+    """A runnable nginx.conf around the shipped deploy/nginx/jauge.conf, as the nginx image wraps it
+    (its http {} includes conf.d/*.conf), with the upstream, port and cache folder of this machine.
+
+    With `static_port`, the same nginx also serves `workdir/static/` there: the ceiling to compare with.
+    """
+    shipped = NGINX_CONFIG.read_text()
+    for old, new in (("server web:8000;", f"server {upstream};"), ("listen 80;", f"listen 127.0.0.1:{port};"),
+                     ("/var/cache/nginx/jauge", str(workdir / "cache"))):
+        if shipped.count(old) != 1:
+            raise RuntimeError(f"{NGINX_CONFIG} no longer has exactly one {old!r}: update bench/harness.py")
+        shipped = shipped.replace(old, new)
+    static = ""
+    if static_port is not None:
+        static = f"server {{ listen 127.0.0.1:{static_port}; root {workdir / 'static'}; }}"
+    # As root, nginx's workers would otherwise switch to `nobody`, who cannot write our temp folders.
+    user = "user root;" if os.geteuid() == 0 else ""
+    return f"""{user}
+worker_processes auto;
+pid {workdir / 'nginx.pid'};
+error_log {workdir / 'error.log'} warn;
+events {{ worker_connections 4096; }}
+http {{
+    # As the nginx image's own nginx.conf (minus its access log, off for both sides of the ratio).
+    sendfile on;
+    keepalive_timeout 65;
+    access_log off;
+    types {{ text/html html; text/plain txt; application/json json; image/svg+xml svg; }}
+    default_type application/octet-stream;
+    client_body_temp_path {workdir / 'body'};
+    proxy_temp_path {workdir / 'proxy'};
+{shipped}
+{static}
+}}
+"""
+
+
+def nginx_binary() -> str | None:
+    for candidate in ("/usr/sbin/nginx", shutil.which("nginx")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class Nginx(_Process):
+    """Debian's nginx in the foreground with the shipped cache config, in front of `upstream`."""
+
+    def __init__(self, upstream: str, *, static_body: bytes | None = None):
+        binary = nginx_binary()
+        if binary is None:
+            raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
+        self.workdir = Path(tempfile.mkdtemp(prefix="jauge-nginx-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.static_url = None
+        static_port = None
+        if static_body is not None:
+            static_port = free_port()
+            (self.workdir / "static").mkdir()
+            (self.workdir / "static" / "banner.html").write_bytes(static_body)
+            self.static_url = f"http://127.0.0.1:{static_port}/banner.html"
+        self.conf = self.workdir / "nginx.conf"
+        self.conf.write_text(nginx_config(upstream=upstream, port=self.port, workdir=self.workdir,
+                                          static_port=static_port))
+        super().__init__([binary, "-e", str(self.workdir / "error.log"), "-c", str(self.conf),
+                          "-g", "daemon off;"], os.environ.copy(), "nginx")
+        wait_for_port(self.port, 20, self.proc, self.log)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        super().stop(sig, timeout)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def shipped_web_args(*, host: str, port: int, app: str = "config.wsgi:application") -> list[str]:
+    """docker-compose.yml's `web` command (granian and its options), bound to host:port, serving `app`."""
+    command = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    args = shlex.split(command) if isinstance(command, str) else list(command)
+    if args[0] != "granian" or args[-1] != "config.wsgi:application":
+        raise RuntimeError(f"docker-compose.yml's web command changed shape: {command!r}")
+    args = args[:-1]
+    for option, value in (("--host", host), ("--port", str(port))):
+        args[args.index(option) + 1] = value
+    return [*args, app]
+
+
+class Granian(_Process):
+    """granian with the options docker-compose.yml gives `web` (read from it), on a free port."""
+
+    def __init__(self, env: dict[str, str], app: str = "config.wsgi:application", extra: tuple[str, ...] = ()):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = shipped_web_args(host="127.0.0.1", port=self.port, app=app)
+        super().__init__([PYTHON, "-m", *args[:-1], *extra, args[-1]], env, "granian")
+        wait_for_port(self.port, 60, self.proc, self.log)

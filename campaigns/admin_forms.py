@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 
 from django import forms
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
@@ -161,6 +164,13 @@ class CampaignAdminForm(forms.ModelForm):
         return cleaned
 
 
+def _datetime_hint() -> str:
+    """An example in the first format Django reads (and shows) a date-time in, in the editor's language:
+    24/11/2026 14:30:00 in French, 2026-11-24 14:30:00 in English (where 24/11 would not parse)."""
+    example = datetime(2026, 11, 24, 14, 30).strftime(formats.get_format("DATETIME_INPUT_FORMATS")[0])
+    return gettext("Format : %(example)s.") % {"example": example}
+
+
 class ManualDonationForm(forms.Form):
     campaign = forms.ModelChoiceField(label=_("Campagne"), queryset=Campaign.objects.all())
     method = forms.ChoiceField(
@@ -169,7 +179,7 @@ class ManualDonationForm(forms.Form):
     )
     amount = forms.CharField(label=_("Montant"), help_text=_("En unités de la devise, par ex. 50 ou 50,00."))
     received_at = forms.DateTimeField(
-        label=_("Reçu le"), initial=timezone.now, help_text=_("Format : 24/11/2026 14:30.")
+        label=_("Reçu le"), initial=timezone.now, help_text=lazy(_datetime_hint, str)()
     )
     number = forms.CharField(
         label=_("Numéro"), required=False, max_length=120,

@@ -2,13 +2,14 @@ import logging
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger("campaigns")
 
 
 class CampaignsConfig(AppConfig):
     name = "campaigns"
-    verbose_name = "Campagnes"
+    verbose_name = _("Campagnes")
 
     def ready(self) -> None:
         if settings.SANDBOX_ENABLED and not settings.DEBUG:

@@ -114,6 +114,19 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+# The public reads (embeds, progress.json: config/hotpath.py) skip what a cookie-free, shared-
+# cacheable GET never needs; their headers stay the same. Middleware added above runs there too
+# unless it is listed here.
+HOT_PATH_SKIPPED_MIDDLEWARE = {
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "campaigns.middleware.LocaleMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+}
+HOT_PATH_MIDDLEWARE = [path for path in MIDDLEWARE if path not in HOT_PATH_SKIPPED_MIDDLEWARE]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"

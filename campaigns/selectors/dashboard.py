@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from babel.dates import format_skeleton
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from campaigns import money
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, days_between
@@ -128,6 +131,11 @@ def _fmt(amount_minor: int, currency: str) -> str:
     return money.format_money(amount_minor, currency)
 
 
+def _day(day: date) -> str:
+    """A chart's day in the editor's language: `24 nov.` in French, `Nov 24` in English."""
+    return format_skeleton("MMMd", day, locale=(get_language() or "fr")[:2])
+
+
 def cumulative_chart(dashboard: Dashboard, *, now: datetime) -> dict[str, Any]:
     """Cumulative total per day against the goal, the pace still needed and the projection."""
     campaign = dashboard.campaign
@@ -164,8 +172,8 @@ def cumulative_chart(dashboard: Dashboard, *, now: datetime) -> dict[str, Any]:
         "now_y": y(running),
         "end_x": x(_local_date(campaign.ends_at)),
         "goal_label": _fmt(campaign.goal_minor, campaign.currency),
-        "first_label": first.strftime("%d/%m"),
-        "last_label": last.strftime("%d/%m"),
+        "first_label": _day(first),
+        "last_label": _day(last),
         "pace": None,
         "projection": None,
     }
@@ -193,7 +201,8 @@ def daily_chart(dashboard: Dashboard, *, now: datetime) -> dict[str, Any]:
             "w": round(max(slot * 0.8, 1), 1),
             "h": max(h, 1),
             "negative": amount < 0,
-            "title": f"{day:%d/%m} : {_fmt(amount, dashboard.campaign.currency)}",
+            "title": _("%(day)s : %(amount)s") % {
+                "day": _day(day), "amount": _fmt(amount, dashboard.campaign.currency)},
         })
     return {"width": CHART_WIDTH, "height": height, "bars": bars, "baseline": PAD_TOP + inner_h,
             "left": PAD_LEFT, "right": CHART_WIDTH - PAD_RIGHT,

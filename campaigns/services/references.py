@@ -16,7 +16,6 @@ PREFIX = "JG-"
 BODY_LENGTH = 6
 _MODULUS = len(ALPHABET)  # 31, a prime: the check arithmetic relies on it
 _VALUE = {char: index for index, char in enumerate(ALPHABET)}
-_FIND_RE = re.compile(r"J\s*G\s*[-\s]?\s*((?:[" + ALPHABET + r"]\s*){" + str(BODY_LENGTH + 1) + "})")
 
 
 class InvalidReference(ValueError):
@@ -58,9 +57,14 @@ def reference_normalize(text: str) -> str:
 
 
 def reference_find(text: str) -> str | None:
-    """The first valid reference inside free text (a bank statement's label), or None."""
-    for match in _FIND_RE.finditer((text or "").upper()):
-        code = re.sub(r"\s", "", match.group(1))
-        if is_valid_code(code):
-            return PREFIX + code
+    """The first valid reference inside free text (a bank statement's label), or None.
+
+    Only references written with the alphabet's own symbols count here (no lookalike
+    corrected); the search is linear in the text (`campaigns.bank.reference_search`).
+    """
+    from campaigns.bank.reference_search import find_reference_candidates  # it imports this module
+
+    for candidate in find_reference_candidates(text):
+        if not candidate.corrected:
+            return str(candidate)
     return None

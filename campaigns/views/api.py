@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from campaigns.selectors import progress as selectors
@@ -38,11 +38,11 @@ def _public_json(request: HttpRequest, etag: str, body: Callable[[], bytes], *, 
 @require_safe
 def progress_json(request: HttpRequest, slug: str) -> HttpResponse:
     snapshot = selectors.campaign_progress(slug=slug)
-    if snapshot is None:
-        if slug == selectors.CURRENT_SLUG:
-            return _public_json(request, _NONE_ETAG, lambda: _NONE_BODY, max_age=30)
-        raise Http404("unknown campaign")
-    if snapshot["status"] == "draft":
-        # A draft's title, goal and dates are the newsroom's until it publishes them.
-        raise Http404("unknown campaign")
+    if snapshot is None and slug == selectors.CURRENT_SLUG:
+        return _public_json(request, _NONE_ETAG, lambda: _NONE_BODY, max_age=30)
+    # A draft's title, goal and dates are the newsroom's until it publishes them: as unknown.
+    if snapshot is None or snapshot["status"] == "draft":
+        response = HttpResponse("unknown campaign\n", status=404, content_type="text/plain; charset=utf-8")
+        response.vary_on_accept_language = False
+        return response
     return _public_json(request, snapshot["etag"], lambda: _progress_body(snapshot), max_age=DEFAULT_MAX_AGE)

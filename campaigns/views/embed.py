@@ -131,12 +131,19 @@ def _lookup(slug: str) -> tuple[dict[str, Any] | None, bool]:
     return snapshot, True
 
 
+def _plain(text: str, status: int) -> HttpResponse:
+    response = HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+    # Always English, whatever the browser asks: no Vary: Accept-Language to split shared caches.
+    response.vary_on_accept_language = False
+    return response
+
+
 def _not_found() -> HttpResponse:
-    return HttpResponse("unknown campaign\n", status=404, content_type="text/plain; charset=utf-8")
+    return _plain("unknown campaign\n", 404)
 
 
 def _bad_request(error: BadOption) -> HttpResponse:
-    return HttpResponse(f"{error}\n", status=400, content_type="text/plain; charset=utf-8")
+    return _plain(f"{error}\n", 400)
 
 
 def _banner_context(
@@ -270,9 +277,9 @@ def _preflight(request: HttpRequest, slug: str) -> HttpResponse:
     origins = _allowed_origins(snapshot)
     origin = request.headers.get("Origin")
     if not origin or not ("*" in origins or origin in origins):
-        return HttpResponse("origin not allowed to embed this campaign\n", status=403,
-                            content_type="text/plain; charset=utf-8")
+        return _plain("origin not allowed to embed this campaign\n", 403)
     response = HttpResponse(status=204)
+    response.vary_on_accept_language = False
     response["Access-Control-Allow-Origin"] = origin
     response["Access-Control-Allow-Methods"] = "GET, HEAD"
     response["Access-Control-Allow-Headers"] = f"{HTMX_HEADERS}, If-None-Match"
