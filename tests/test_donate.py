@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation
+from campaigns.references import is_valid_code
 from campaigns.services import pledges
-from campaigns.services.references import is_valid_code
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -19,8 +19,8 @@ from campaigns import queue
 from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
 from campaigns.providers import CHECKOUTS
 from campaigns.providers.sandbox import DECISIONS, sandbox_event_body
+from campaigns.references import reference_generate
 from campaigns.services import ledger, pledge_verification
-from campaigns.services.references import reference_generate
 from campaigns.signing import SIGNATURE_HEADER, sign
 
 logger = logging.getLogger(__name__)

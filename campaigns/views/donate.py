@@ -33,11 +33,11 @@ from campaigns.providers import CHECKOUTS
 from campaigns.providers.bank_transfer import bank_details, epc_qr_svg
 from campaigns.providers.checkout import CheckoutUnavailable
 from campaigns.providers.sandbox import sandbox_enabled
+from campaigns.references import InvalidReference, reference_normalize
 from campaigns.selectors import progress as selectors
 from campaigns.selectors.donations import campaign_donor_wall, campaign_monthly_summary
 from campaigns.services import pledges
 from campaigns.services.pledge_verification import PledgeLimitReached
-from campaigns.services.references import InvalidReference, reference_normalize
 from campaigns.templatetags.jauge import progress_context
 
 logger = logging.getLogger(__name__)
