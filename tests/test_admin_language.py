@@ -6,7 +6,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from campaigns.services.dashboard import _day
+from campaigns.selectors.dashboard import _day
 from django.test import Client
 from django.utils import timezone, translation
 
