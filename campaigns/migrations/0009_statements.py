@@ -7,6 +7,13 @@ from django.contrib.auth.management import create_permissions
 from django.db import migrations, models
 
 
+# The Finance role imports and reconciles statements (tests/staff_world.py reads this list too).
+FINANCE_STATEMENT_PERMISSIONS = [
+    "import_statement", "view_statementimport", "view_statementline", "view_bankaccount", "add_bankaccount",
+    "change_bankaccount", "view_csvprofile", "add_csvprofile", "change_csvprofile",
+]
+
+
 def grant_finance(apps, schema_editor):
     """The Finance role imports and reconciles statements (and reads them)."""
     for app_config in apps.get_app_configs():
@@ -15,8 +22,7 @@ def grant_finance(apps, schema_editor):
         app_config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    codenames = ["import_statement", "view_statementimport", "view_statementline", "view_bankaccount",
-                 "add_bankaccount", "change_bankaccount", "view_csvprofile", "add_csvprofile", "change_csvprofile"]
+    codenames = FINANCE_STATEMENT_PERMISSIONS
     group, _ = Group.objects.get_or_create(name="Finance")
     group.permissions.add(*Permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
 
