@@ -109,7 +109,8 @@ def _score(line: StatementLine, pledge: Donation, known: Donation | None) -> int
     if known is not None and known.donor_key == pledge.donor_key and not known.donor_key.startswith("d:"):
         name = 100.0  # the same account paid this donor's earlier gift
     elif line.payer_name and pledge.donor_name:
-        name = fuzz.token_sort_ratio(_name(line.payer_name), _name(pledge.donor_name))
+        # Names that do not look alike say nothing (0), rather than a little.
+        name = fuzz.token_sort_ratio(_name(line.payer_name), _name(pledge.donor_name), score_cutoff=60)
     else:
         name = 0.0
     days = (line.booking_date - timezone.localtime(pledge.created_at).date()).days
@@ -180,6 +181,7 @@ def _decide_credit(line: StatementLine, batch: _Batch) -> None:
         line.suggestions = [_suggestion("pledge", batch.by_reference[c.reference], 100, c.reference) for c in known]
         return
     if known:  # one candidate, read through a correction: it is the one valid reference
+        line.reason = f"reference read as {known[0].reference} (corrected)"
         _decide_by_pledge(line, batch.by_reference[known[0].reference], StatementLine.MatchedBy.REFERENCE)
         return
     _decide_by_suggestion(line, batch, unknown=[c.reference for c in candidates])
