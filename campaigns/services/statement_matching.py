@@ -18,6 +18,7 @@ a debit is listed, never applied; one that returns a matched gift goes to review
 
 from __future__ import annotations
 
+import json
 import logging
 import unicodedata
 from collections import defaultdict
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from rapidfuzz import fuzz
@@ -65,10 +66,16 @@ class _Batch:
     pledges_by_amount: dict[tuple[int, str], list[Donation]] = field(default_factory=lambda: defaultdict(list))
     donors_by_iban: dict[str, Donation] = field(default_factory=dict)
     returned: dict[tuple[str, int], int] = field(default_factory=dict)  # (payer iban, amount) → donation id
+    # Each campaign's counter, locked once for the batch (the ledger moves it in memory and saves).
+    totals: dict[int, object] = field(default_factory=dict)
+    campaign_of: dict[int, int] = field(default_factory=dict)  # pledge id → campaign id
+    careful: bool = False  # a savepoint per applied line (the retry of a batch that failed)
+
+    to_apply: list[tuple[StatementLine, int, str]] = field(default_factory=list)
 
     @classmethod
-    def load(cls, lines: list[StatementLine]) -> _Batch:
-        batch = cls(lines)
+    def load(cls, lines: list[StatementLine], careful: bool) -> _Batch:
+        batch = cls(lines, careful=careful)
         references: set[str] = set()
         for line in lines:
             found = find_reference_candidates(f"{line.text}\n{line.bank_reference}")
@@ -76,6 +83,7 @@ class _Batch:
             references.update(c.reference for c in found)
         if references:
             batch.by_reference = {d.reference: d for d in Donation.objects.filter(reference__in=references)}
+            batch.campaign_of.update((d.pk, d.campaign_id) for d in batch.by_reference.values())
         credits = [line for line in lines if line.direction == StatementLine.Direction.CREDIT]
         amounts = {line.amount_minor for line in credits}
         if amounts:
@@ -85,6 +93,7 @@ class _Batch:
                    "reference", "status")
             for pledge in pledges:
                 batch.pledges_by_amount[(pledge.amount_minor, pledge.currency)].append(pledge)
+                batch.campaign_of[pledge.pk] = pledge.campaign_id
         ibans = {line.payer_iban for line in lines if line.payer_iban}
         if ibans:
             known = (
@@ -134,21 +143,49 @@ def _decide_debit(line: StatementLine, batch: _Batch) -> None:
         line.suggestions = [_suggestion("refund", donation, 100, f"refund {donation}")]
 
 
-def _apply(line: StatementLine, pledge_id: int, matched_by: str) -> None:
-    """Confirm the pledge for this line (a savepoint of the batch's transaction)."""
-    with transaction.atomic():
-        campaign_id = Donation.objects.values_list("campaign_id", flat=True).get(pk=pledge_id)
-        total = ledger.total_lock(campaign_id=campaign_id)
-        pledge = Donation.objects.select_for_update().get(pk=pledge_id)
+def _apply(line: StatementLine, pledge_id: int, matched_by: str, batch: _Batch) -> None:
+    """Decided: this line pays that pledge. Applied with the batch's others (_apply_all)."""
+    line.outcome = Outcome.MATCHED
+    batch.to_apply.append((line, pledge_id, matched_by))
+
+
+def _apply_all(batch: _Batch) -> None:
+    """Confirm the decided pledges through the ledger: counters, then pledges, locked in one
+    query each, in id order (the ledger's lock order, and no deadlock between batches)."""
+    if not batch.to_apply:
+        return
+    pledge_ids = sorted({pledge_id for _line, pledge_id, _by in batch.to_apply})
+    for campaign_id in sorted({batch.campaign_of[pledge_id] for pledge_id in pledge_ids}):
+        batch.totals[campaign_id] = ledger.total_lock(campaign_id=campaign_id)
+    locked = {d.pk: d for d in Donation.objects.select_for_update().filter(pk__in=pledge_ids).order_by("pk")}
+    for line, pledge_id, matched_by in batch.to_apply:
+        pledge = locked[pledge_id]
         if pledge.status in PAID:
             # Paid meanwhile (another line of the same money): listed, never counted twice.
-            line.outcome, line.donation, line.reason = Outcome.DUPLICATE, pledge, f"{pledge} already paid"
-            return
-        ledger.donation_confirm_locked(total=total, donation=pledge, at=booked_at(line))
-    line.outcome, line.matched_by, line.donation = Outcome.MATCHED, matched_by, pledge
+            if matched_by == StatementLine.MatchedBy.SUGGESTION:
+                line.outcome, line.reason = Outcome.REVIEW, f"suggested pledge {pledge} was paid meanwhile"
+                line.suggestions = [_suggestion("pledge", pledge, 0, str(pledge))]
+            else:
+                line.outcome, line.donation, line.reason = Outcome.DUPLICATE, pledge, f"{pledge} already paid"
+            continue
+        total = batch.totals[pledge.campaign_id]
+        try:
+            if batch.careful:
+                with transaction.atomic():  # a savepoint: a line that fails rolls back alone
+                    ledger.donation_confirm_locked(total=total, donation=pledge, at=booked_at(line))
+            else:
+                ledger.donation_confirm_locked(total=total, donation=pledge, at=booked_at(line))
+        except (ledger.LedgerError, DatabaseError) as exc:
+            if not batch.careful:
+                raise  # the batch is redone with savepoints (_match_batch_safely)
+            line.outcome, line.reason = Outcome.REVIEW, f"ledger refused: {exc}"[:500]
+            total.refresh_from_db()  # its savepoint rolled back what the ledger moved in memory
+            pledge.refresh_from_db()
+            continue
+        line.outcome, line.matched_by, line.donation = Outcome.MATCHED, matched_by, pledge
 
 
-def _decide_by_pledge(line: StatementLine, pledge: Donation, matched_by: str) -> None:
+def _decide_by_pledge(line: StatementLine, pledge: Donation, matched_by: str, batch: _Batch) -> None:
     if pledge.status in PAID:
         line.outcome, line.donation, line.reason = Outcome.DUPLICATE, pledge, f"{pledge} already paid"
         return
@@ -165,7 +202,7 @@ def _decide_by_pledge(line: StatementLine, pledge: Donation, matched_by: str) ->
         line.outcome, line.reason = Outcome.REVIEW, problem
         line.suggestions = [_suggestion("pledge", pledge, 100, str(pledge))]
         return
-    _apply(line, pledge.pk, matched_by)
+    _apply(line, pledge.pk, matched_by, batch)
 
 
 def _decide_credit(line: StatementLine, batch: _Batch) -> None:
@@ -173,7 +210,7 @@ def _decide_credit(line: StatementLine, batch: _Batch) -> None:
     known = [c for c in candidates if c.reference in batch.by_reference]
     exact = {c.reference for c in known if not c.corrected}
     if len(exact) == 1:
-        _decide_by_pledge(line, batch.by_reference[exact.pop()], StatementLine.MatchedBy.REFERENCE)
+        _decide_by_pledge(line, batch.by_reference[exact.pop()], StatementLine.MatchedBy.REFERENCE, batch)
         return
     if len(exact) > 1 or (known and len(candidates) > 1):
         line.outcome = Outcome.REVIEW
@@ -182,7 +219,7 @@ def _decide_credit(line: StatementLine, batch: _Batch) -> None:
         return
     if known:  # one candidate, read through a correction: it is the one valid reference
         line.reason = f"reference read as {known[0].reference} (corrected)"
-        _decide_by_pledge(line, batch.by_reference[known[0].reference], StatementLine.MatchedBy.REFERENCE)
+        _decide_by_pledge(line, batch.by_reference[known[0].reference], StatementLine.MatchedBy.REFERENCE, batch)
         return
     _decide_by_suggestion(line, batch, unknown=[c.reference for c in candidates])
 
@@ -200,9 +237,10 @@ def _decide_by_suggestion(line: StatementLine, batch: _Batch, unknown: list[str]
     best = scored[0][0] if scored else 0
     rival = scored[1][0] if len(scored) > 1 else 0
     if best >= settings.STATEMENT_SUGGEST_AUTO_SCORE and rival < settings.STATEMENT_SUGGEST_MIN_SCORE:
-        _decide_by_pledge(line, scored[0][1], StatementLine.MatchedBy.SUGGESTION)
+        _decide_by_pledge(line, scored[0][1], StatementLine.MatchedBy.SUGGESTION, batch)
         if line.outcome == Outcome.MATCHED:
             return
+        line.reason = ""
     line.outcome = Outcome.REVIEW
     line.suggestions = suggestions[:MAX_SUGGESTIONS] + ([suggestions[-1]] if known and len(suggestions) >
                                                        MAX_SUGGESTIONS else [])
@@ -219,10 +257,29 @@ def _decide(line: StatementLine, batch: _Batch) -> None:
         else:
             _decide_credit(line, batch)
     except ledger.LedgerError as exc:
-        line.outcome, line.reason = Outcome.REVIEW, f"ledger refused: {exc}"[:500]
+        line.outcome, line.reason = Outcome.REVIEW, f"refused: {exc}"[:500]
 
 
-def _match_batch(import_id: int, size: int) -> int:
+def _lines_save(lines: list[StatementLine]) -> None:
+    """Write the batch's decisions in one statement (Django's bulk_update builds a CASE per
+    column, slower than the matching itself on PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        StatementLine.objects.bulk_update(lines, LINE_FIELDS)
+        return
+    rows = [(line.pk, line.outcome, line.matched_by, line.reason[:500], json.dumps(line.suggestions),
+             line.donation_id) for line in lines]
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s::jsonb, %s::bigint)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {StatementLine._meta.db_table} AS line SET outcome = v.outcome, matched_by = v.matched_by, "  # noqa: S608
+            "reason = v.reason, suggestions = v.suggestions, donation_id = v.donation_id "
+            f"FROM (VALUES {placeholders}) AS v(id, outcome, matched_by, reason, suggestions, donation_id) "
+            "WHERE line.id = v.id",
+            [value for row in rows for value in row],
+        )
+
+
+def _match_batch(import_id: int, size: int, careful: bool = False) -> int:
     with transaction.atomic():
         lines = list(
             StatementLine.objects.select_for_update(skip_locked=True)
@@ -231,12 +288,23 @@ def _match_batch(import_id: int, size: int) -> int:
         )
         if not lines:
             return 0
-        batch = _Batch.load(lines)
+        batch = _Batch.load(lines, careful)
         for line in lines:
             _decide(line, batch)
-        StatementLine.objects.bulk_update(lines, LINE_FIELDS)
+        _apply_all(batch)
+        _lines_save(lines)
         StatementImport.objects.filter(pk=import_id).update(lines_processed=F("lines_processed") + len(lines))
     return len(lines)
+
+
+def _match_batch_safely(import_id: int, size: int) -> int:
+    try:
+        return _match_batch(import_id, size)
+    except (DatabaseError, ledger.LedgerError):
+        # The whole batch rolled back: do it again with a savepoint per applied line, so the one
+        # line at fault goes to review instead of failing its batch forever.
+        logger.warning("statement import %s: a batch failed, retrying it line by line", import_id, exc_info=True)
+        return _match_batch(import_id, size, careful=True)
 
 
 def statement_import_match(*, import_id: int, batch_size: int | None = None) -> int:
@@ -247,7 +315,7 @@ def statement_import_match(*, import_id: int, batch_size: int | None = None) -> 
     )
     decided = 0
     while True:
-        done = _match_batch(import_id, size)
+        done = _match_batch_safely(import_id, size)
         if not done:
             break
         decided += done
