@@ -39,6 +39,8 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignTotal, Donation
 from campaigns.services.ledger import donor_key_for
 from campaigns.services.references import reference_generate
+from bench.statements import names
+NAMES = names({pledges})
 random.seed(7)
 campaign = Campaign.objects.get(slug="bench")
 rows, seen = [], set()
@@ -150,7 +152,7 @@ def main() -> None:
         db.migrate(env)
         db.create_campaign(env, slug="bench")
         started = time.perf_counter()
-        code = "NAMES = " + repr(names(args.pledges)) + "\n" + SETUP.format(pledges=args.pledges)
+        code = SETUP.format(pledges=args.pledges)
         pledges = json.loads(django_run(env, code, timeout=1800).strip().splitlines()[-1])
         print(f"setup: {args.pledges} pending bank pledges in {time.perf_counter() - started:.1f}s")
         from datetime import date
