@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -64,8 +65,16 @@ from campaigns.bank import parse_statement
 from campaigns.models import StatementLine
 from campaigns.services import statements, statement_matching
 
+from django.db import connection
+
 def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+queries = [0]
+def count(execute, sql, params, many, context):
+    queries[0] += 1
+    return execute(sql, params, many, context)
+connection.execute_wrappers.append(count)
 
 data = open({path!r}, "rb").read()
 baseline = rss_mb()
@@ -78,10 +87,12 @@ else:
     started = time.perf_counter()
     imported = statements.statement_import(data=data, file_name={name!r}, format="camt053")
     result["store_s"] = time.perf_counter() - started
+    result["store_queries"], queries[0] = queries[0], 0
     result["lines_read"], result["lines_new"] = imported.lines_read, imported.lines_new
     started = time.perf_counter()
     statement_matching.statement_import_match(import_id=imported.statement_import.pk)
     result["match_s"] = time.perf_counter() - started
+    result["match_queries"] = queries[0]
     summary = statements.statement_import_summary(import_id=imported.statement_import.pk)
     result["outcomes"] = {{k: v["count"] for k, v in summary["outcomes"].items()}}
     result["by"] = dict(StatementLine.objects.filter(statement_import=imported.statement_import)
@@ -147,6 +158,7 @@ def main() -> None:
     if int(args.lines * 0.4) + int(args.small * 0.4) > args.pledges:
         parser.error("not enough pledges for both files' matches")
     tmp = Path(tempfile.mkdtemp(prefix="jauge-bench-statements-"))
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores, shared)")
     with BenchDatabase() as db:
         env = bench_env(db.url, None, STATEMENT_MAX_BYTES=str(1 << 30))
         db.migrate(env)
@@ -176,12 +188,15 @@ def main() -> None:
                   f"  peak RSS +{result['peak_rss_above_baseline_mb']:.0f} MB")
             if not parse_only:
                 print(f"{'':<24} outcomes {result['outcomes']}  matched by {result['by']}")
+                print(f"{'':<24} SQL statements: store {result['store_queries']}, match {result['match_queries']} "
+                      f"({result['match_queries'] / max(result['lines_new'], 1):.2f} per new line)")
         parse_s = rows[0][1]["parse_s"]
         big_row = rows[2][1]
         print(f"end to end / parse alone: {(big_row['store_s'] + big_row['match_s']) / parse_s:.1f}x; "
               f"peak RSS {args.lines} vs {args.small}: +{big_row['peak_rss_above_baseline_mb']:.0f} MB vs "
               f"+{rows[1][1]['peak_rss_above_baseline_mb']:.0f} MB (files {big_row['file_mb']:.0f} MB vs "
               f"{rows[1][1]['file_mb']:.0f} MB, held whole: the parser API takes bytes)")
+    print(f"load average at end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

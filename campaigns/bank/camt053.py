@@ -22,7 +22,8 @@ def _local(tag) -> str:
 
 
 def _children(element, name: str):
-    return [child for child in element if _local(child.tag) == name]
+    # "{*}" matches the name in any namespace or none (some banks send none).
+    return list(element.iterchildren("{*}" + name))
 
 
 def _find(element, *path: str):
@@ -40,7 +41,7 @@ def _text(element, *path: str) -> str:
 
 
 def _iter(element, name: str):
-    return (child for child in element.iter() if _local(child.tag) == name)
+    return element.iter("{*}" + name)
 
 
 def _date(element, name: str, line: int) -> date | None:

@@ -148,5 +148,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('dedup_key', 'occurrence'), name='statement_line_dedup'), models.CheckConstraint(condition=models.Q(('amount_minor__gte', 0)), name='statement_line_amount_not_negative')],
             },
         ),
+        migrations.AddIndex(
+            model_name='donation',
+            index=models.Index(condition=models.Q(('source', 'bank'), ('status__in', ('pending', 'expired', 'failed'))), fields=['amount_minor'], name='donation_bank_payable_amount'),
+        ),
         migrations.RunPython(grant_finance, migrations.RunPython.noop),
     ]

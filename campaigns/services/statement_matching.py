@@ -84,8 +84,12 @@ class _Batch:
         if references:
             batch.by_reference = {d.reference: d for d in Donation.objects.filter(reference__in=references)}
             batch.campaign_of.update((d.pk, d.campaign_id) for d in batch.by_reference.values())
-        credits = [line for line in lines if line.direction == StatementLine.Direction.CREDIT]
-        amounts = {line.amount_minor for line in credits}
+        # Suggestions are for credits without a known reference: only their amounts are looked up.
+        amounts = {
+            line.amount_minor for line in lines
+            if line.direction == StatementLine.Direction.CREDIT
+            and not any(c.reference in batch.by_reference for c in batch.candidates[line.pk])
+        }
         if amounts:
             pledges = Donation.objects.filter(
                 source=Donation.Source.BANK, status__in=PAYABLE, amount_minor__in=amounts
