@@ -102,6 +102,8 @@ class StatementImport(models.Model):
     created_at = models.DateTimeField(_("importé le"), default=timezone.now)
     stored_at = models.DateTimeField(null=True, blank=True)
     matching_started_at = models.DateTimeField(null=True, blank=True)
+    # Last time a matcher finished a batch: the sweeper leaves alone an import that moves.
+    progress_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

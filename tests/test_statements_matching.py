@@ -216,8 +216,14 @@ def test_undoing_an_import_reverses_its_gifts_and_a_reimport_adds_nothing(campai
 def test_the_sweeper_finds_imports_whose_lines_are_still_pending(campaign):
     result = statements.statement_import(data=camt053([Entry("10.00", "A")]), file_name="a.xml", format="camt053")
     assert pending_statement_lines_sweep(older_than_seconds=60) == []
-    StatementLine.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    StatementImport.objects.update(stored_at=timezone.now() - timedelta(minutes=5))
     assert pending_statement_lines_sweep(older_than_seconds=60) == [result.statement_import.pk]
+    # A worker that finished a batch a moment ago is still on it: left alone.
+    StatementImport.objects.update(status=StatementImport.Status.MATCHING, progress_at=timezone.now())
+    assert pending_statement_lines_sweep(older_than_seconds=60) == []
+    statement_import_match(import_id=result.statement_import.pk)
+    StatementImport.objects.update(progress_at=timezone.now() - timedelta(minutes=5))
+    assert pending_statement_lines_sweep(older_than_seconds=60) == []  # nothing pending any more
 
 
 def test_finance_uploads_follows_the_progress_and_works_the_review_queue(campaign):

@@ -27,7 +27,7 @@ from datetime import datetime, time
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from rapidfuzz import fuzz
 
@@ -297,7 +297,9 @@ def _match_batch(import_id: int, size: int, careful: bool = False) -> int:
             _decide(line, batch)
         _apply_all(batch)
         _lines_save(lines)
-        StatementImport.objects.filter(pk=import_id).update(lines_processed=F("lines_processed") + len(lines))
+        StatementImport.objects.filter(pk=import_id).update(
+            lines_processed=F("lines_processed") + len(lines), progress_at=timezone.now()
+        )
     return len(lines)
 
 
@@ -315,7 +317,7 @@ def statement_import_match(*, import_id: int, batch_size: int | None = None) -> 
     """Match every pending line of an import; returns the lines this call decided."""
     size = batch_size or settings.STATEMENT_MATCH_BATCH
     StatementImport.objects.filter(pk=import_id, status=StatementImport.Status.STORED).update(
-        status=StatementImport.Status.MATCHING, matching_started_at=timezone.now()
+        status=StatementImport.Status.MATCHING, matching_started_at=timezone.now(), progress_at=timezone.now()
     )
     decided = 0
     while True:
@@ -331,15 +333,22 @@ def statement_import_match(*, import_id: int, batch_size: int | None = None) -> 
 
 
 def pending_statement_lines_sweep(*, older_than_seconds: int) -> list[int]:
-    """Imports with lines still pending this long after they were stored: enqueue them again."""
+    """Imports with lines still pending and no batch finished for this long (the broker lost the
+    task, or its worker was killed): enqueue their matching again. An import a worker is still
+    going through moves every batch and is left alone."""
     from datetime import timedelta
 
     from campaigns.tasks import enqueue, match_statement
 
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(
-        StatementLine.objects.filter(outcome=Outcome.PENDING, created_at__lt=cutoff)
-        .values_list("statement_import_id", flat=True).distinct().order_by("statement_import_id")[:100]
+        StatementImport.objects.filter(
+            status__in=(StatementImport.Status.STORED, StatementImport.Status.MATCHING),
+            stored_at__lt=cutoff,
+        )
+        .filter(Q(progress_at__isnull=True) | Q(progress_at__lt=cutoff))
+        .filter(Exists(StatementLine.objects.filter(statement_import=OuterRef("pk"), outcome=Outcome.PENDING)))
+        .order_by("pk").values_list("pk", flat=True)[:100]
     )
     for import_id in ids:
         enqueue(match_statement, import_id)

@@ -103,7 +103,7 @@ class _Store:
         self.accounts: dict[str, int] = {}
         # Occurrences so far in this file, keyed by 8 bytes of the key (a few MB per 100k lines).
         self.seen: dict[int, int] = {}
-        self.batch: list[StatementLine] = []
+        self.batch: list[tuple] = []
         self.read = 0
 
     def account_id(self, number: str) -> int:
@@ -120,7 +120,30 @@ class _Store:
         short = int(key[:16], 16)
         occurrence = self.seen.get(short, 0)
         self.seen[short] = occurrence + 1
-        self.batch.append(StatementLine(
+        self.batch.append((record, key, occurrence, signed, account, text))
+        if len(self.batch) >= STORE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        # Lines an earlier import stored are skipped before any model is built (a re-import or an
+        # overlapping statement costs a lookup per batch); ON CONFLICT DO NOTHING covers a
+        # concurrent import of the same lines.
+        known = set(
+            StatementLine.objects.filter(dedup_key__in={item[1] for item in self.batch})
+            .values_list("dedup_key", "occurrence")
+        )
+        lines = [
+            self._line(*item) for item in self.batch if (item[1], item[2]) not in known
+        ]
+        if lines:
+            StatementLine.objects.bulk_create(lines, ignore_conflicts=True)
+        self.batch = []
+
+    def _line(self, record: StatementRecord, key: str, occurrence: int, signed: int, account: str,
+              text: str) -> StatementLine:
+        return StatementLine(
             statement_import=self.statement_import,
             bank_account_id=self.account_id(account),
             dedup_key=key,
@@ -136,15 +159,7 @@ class _Store:
             payer_iban=iban_normalize(record.payer_iban)[:64],
             text=text,
             raw=record.raw,
-        ))
-        if len(self.batch) >= STORE_BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.batch:
-            # ON CONFLICT DO NOTHING on the dedup key: a line another import stored stays theirs.
-            StatementLine.objects.bulk_create(self.batch, ignore_conflicts=True)
-            self.batch = []
+        )
 
 
 def _records(data: bytes, *, format: str, profile: CsvProfile | None) -> Iterable[StatementRecord]:  # noqa: A002
@@ -159,6 +174,15 @@ def _records(data: bytes, *, format: str, profile: CsvProfile | None) -> Iterabl
         raise
     except (UnicodeError, LookupError) as exc:
         raise StatementError(f"cannot decode the file: {exc}") from None
+
+
+def _same_file_imported(*, sha256: str, format: str, profile: CsvProfile | None) -> StatementImport | None:  # noqa: A002
+    """An earlier import of these exact bytes, read the same way, whose lines were stored (lines
+    are never deleted, not even by an undo): importing it again cannot add a line."""
+    return (
+        StatementImport.objects.filter(sha256=sha256, format=format, profile=profile, lines_read__gt=0)
+        .exclude(status=StatementImport.Status.FAILED).order_by("pk").first()
+    )
 
 
 def statement_import(
@@ -188,9 +212,14 @@ def statement_import(
             )
             default_account = profile.bank_account.number if profile and profile.bank_account else ""
             store = _Store(imported, default_account)
-            for record in _records(data, format=format, profile=profile):
-                store.add(record)
-            store.flush()
+            same_file = _same_file_imported(sha256=sha256, format=format, profile=profile)
+            if same_file is not None:
+                # The very same bytes were stored before: every line is known, nothing to parse.
+                store.read = same_file.lines_read
+            else:
+                for record in _records(data, format=format, profile=profile):
+                    store.add(record)
+                store.flush()
             if store.read == 0:
                 raise StatementError("the file holds no movement")
             new = StatementLine.objects.filter(statement_import=imported).count()
