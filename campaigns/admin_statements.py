@@ -19,9 +19,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from campaigns.bank.records import StatementError
-from campaigns.models import BankAccount, Campaign, CsvProfile, StatementImport, StatementLine
+from campaigns.models import BankAccount, Campaign, CsvProfile, Donation, StatementImport, StatementLine
 from campaigns.models_statements import STATEMENT_FORMATS
-from campaigns.services import statement_review, statements
+from campaigns.services import references, statement_review, statements
 from campaigns.services.audit import ReasonRequired
 from campaigns.services.ledger import LedgerError
 
@@ -174,8 +174,12 @@ class StatementImportAdmin(admin.ModelAdmin):
         action, reason = request.POST.get("action", ""), request.POST.get("reason", "")
         try:
             if action == "assign":
+                donation_id = request.POST.get("donation", "")
+                if not donation_id.isdigit():  # typed: a pledge's reference
+                    reference = references.reference_normalize(request.POST.get("reference", ""))
+                    donation_id = get_object_or_404(Donation, reference=reference).pk
                 statement_review.statement_line_assign(actor=request.user, line_id=line.pk,
-                                                       donation_id=int(request.POST["donation"]), reason=reason)
+                                                       donation_id=int(donation_id), reason=reason)
             elif action == "gift":
                 donor = request.POST.get("donor") or ""
                 statement_review.statement_line_create_gift(
@@ -190,7 +194,7 @@ class StatementImportAdmin(admin.ModelAdmin):
                 statement_review.statement_line_undo(actor=request.user, line_id=line.pk, reason=reason)
             else:
                 raise LedgerError(f"unknown action {action!r}")
-        except (LedgerError, ReasonRequired, KeyError, ValueError) as exc:
+        except (LedgerError, ReasonRequired, KeyError, ValueError, references.InvalidReference) as exc:
             messages.error(request, gettext("Ligne %(line)s : %(error)s") % {"line": line.pk, "error": exc})
         else:
             messages.success(request, gettext("Ligne %(line)s : décision enregistrée.") % {"line": line.pk})

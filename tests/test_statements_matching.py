@@ -246,6 +246,11 @@ def test_finance_uploads_follows_the_progress_and_works_the_review_queue(campaig
     review = client.get("/admin/campaigns/statementimport/review/").content.decode()
     assert "DON SANS REF" in review
     line = StatementLine.objects.get(outcome=Outcome.REVIEW)
+    # A reference that is no pledge's: refused with the reason, nothing moves.
+    response = client.post(f"/admin/campaigns/statementimport/line/{line.pk}/decide/",
+                           {"action": "assign", "reference": "jg-zzzzzzz"}, follow=True)
+    assert "not a Jauge reference" in response.content.decode()
+    assert StatementLine.objects.get(pk=line.pk).outcome == Outcome.REVIEW
     response = client.post(f"/admin/campaigns/statementimport/line/{line.pk}/decide/",
                            {"action": "dismiss", "reason": "test"})
     assert response.status_code == 302
