@@ -105,15 +105,16 @@ def _entry_record(entry, account: str) -> StatementRecord:
 
 
 def parse(data: bytes, **options) -> Iterator[StatementRecord]:
-    if not data.strip():
+    if not data or data.isspace():  # (strip() would copy the whole file)
         raise StatementError("empty file")
     # XML markup is case-sensitive: these two are the only spellings (and no copy of the file).
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise StatementError("a DOCTYPE or entity declaration is refused (XML bomb, external entity)")
     account = ""
     events = etree.iterparse(
-        io.BytesIO(data), events=("end",), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+        io.BytesIO(data), events=("end",), tag=("{*}Acct", "{*}Ntry"), resolve_entities=False, no_network=True,
+        load_dtd=False, huge_tree=False,
+    )  # events for these two only: an event per element kept every element's memory (linear growth)
     try:
         for _event, element in events:
             name = _local(element.tag)
