@@ -1,6 +1,6 @@
 """Bank statement import: a generated camt.053 against pending transfer pledges, end to end.
 
-    .venv/bin/python bench/statements.py [--lines 100000] [--small 10000] [--pledges 50000]
+    .venv/bin/python bench/statements.py [--lines 100000] [--small 10000] [--pledges 50000] [--tasks 1]
 
 A throw-away PostgreSQL database (bench/harness.py) gets `--pledges` pending bank-transfer
 pledges (bulk-inserted: setup, not measured). Files are generated on disk: of their lines, 30 %
@@ -8,9 +8,11 @@ carry a pledge's reference as banks print it (lower case, spaces, a line break),
 reference but the pledge's exact amount and its donor's name (matched by suggestion), the rest
 are debits and unrelated credits. Each measure runs in a fresh Python process: parse alone, then
 the import service (parse + store in one transaction), then the matching service (the code a
-worker runs, called inline) — printed with lines/s and the peak RSS above the process's baseline
-after Django setup and reading the file. The small file runs first (its own pledges), then the
-big one, then the big one again (must add nothing). Reference in the same run: parse alone.
+worker runs) in `--tasks` processes at once, as STATEMENT_MATCH_TASKS sends it. Printed: times,
+lines/s, SQL statements, the peak RSS above the process's baseline after Django setup and reading
+the file, and a SELECT 1 round trip as the database's reference. The small file runs first (its
+own pledges), then the big one, then the big one again (must add nothing), then the same
+movements in other bytes. Reference in the same run: parse alone.
 """
 
 from __future__ import annotations
@@ -100,11 +102,19 @@ else:
         for _ in range(500):
             cursor.execute("SELECT 1")
         result["roundtrip_ms"] = (time.perf_counter() - started) / 500 * 1000
-    queries[0] = 0
+    # The workers' code, in {tasks} processes at once as STATEMENT_MATCH_TASKS sends it: each
+    # claims batches with SKIP LOCKED (forked after closing the connection: each opens its own).
+    import multiprocessing
+    def match(import_id):
+        queries[0] = 0
+        statement_matching.statement_import_match(import_id=import_id)
+        return queries[0]
+    connection.close()
     started = time.perf_counter()
-    statement_matching.statement_import_match(import_id=imported.statement_import.pk)
+    with multiprocessing.get_context("fork").Pool({tasks}) as pool:
+        counts = pool.map(match, [imported.statement_import.pk] * {tasks})
     result["match_s"] = time.perf_counter() - started
-    result["match_queries"] = queries[0]
+    result["match_queries"] = sum(counts)
     summary = statements.statement_import_summary(import_id=imported.statement_import.pk)
     result["outcomes"] = {{k: v["count"] for k, v in summary["outcomes"].items()}}
     result["by"] = dict(StatementLine.objects.filter(statement_import=imported.statement_import)
@@ -153,8 +163,8 @@ def generate(path: Path, *, lines: int, pledges: list, first_pledge: int, day: s
         out.write("</Stmt></BkToCstmrStmt></Document>\n")
 
 
-def measure(env: dict, path: Path, parse_only: bool = False) -> dict:
-    code = MEASURE.format(path=str(path), name=path.name, parse_only=parse_only)
+def measure(env: dict, path: Path, parse_only: bool = False, tasks: int = 1) -> dict:
+    code = MEASURE.format(path=str(path), name=path.name, parse_only=parse_only, tasks=tasks)
     started = time.perf_counter()
     result = json.loads(django_run(env, code, timeout=1800).strip().splitlines()[-1])
     result["wall_s"] = time.perf_counter() - started
@@ -166,11 +176,13 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--pledges", type=int, default=50_000)
+    parser.add_argument("--tasks", type=int, default=1, help="matching processes at once (STATEMENT_MATCH_TASKS)")
     args = parser.parse_args()
     if int(args.lines * 0.4) + int(args.small * 0.4) > args.pledges:
         parser.error("not enough pledges for both files' matches")
     tmp = Path(tempfile.mkdtemp(prefix="jauge-bench-statements-"))
-    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores, shared)")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores, shared); "
+          f"matching in {args.tasks} process(es)")
     with BenchDatabase() as db:
         env = bench_env(db.url, None, STATEMENT_MAX_BYTES=str(1 << 30))
         db.migrate(env)
@@ -192,7 +204,7 @@ def main() -> None:
         for label, path, parse_only in (("parse only (reference)", big, True), (f"import {args.small}", small, False),
                                         (f"import {args.lines}", big, False), (f"re-import {args.lines}", big, False),
                                         ("same lines, other bytes", overlap, False)):
-            result = measure(env, path, parse_only)
+            result = measure(env, path, parse_only, args.tasks)
             rows.append((label, result))
             total = result.get("parse_s") or result["store_s"] + result["match_s"]
             lines = result.get("records") or result["lines_read"]

@@ -233,7 +233,8 @@ def statement_import(
                          "lines_new": new},
             )
             if new:
-                transaction.on_commit(lambda: enqueue(match_statement, imported.pk))
+                tasks = min(settings.STATEMENT_MATCH_TASKS, -(-new // settings.STATEMENT_MATCH_BATCH))
+                transaction.on_commit(lambda: [enqueue(match_statement, imported.pk) for _ in range(tasks)])
     except StatementError as exc:
         StatementImport.objects.create(
             file_name=file_name[:255], sha256=sha256, size_bytes=len(data), format=format, profile=profile,
