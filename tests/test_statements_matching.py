@@ -272,3 +272,26 @@ def test_an_upload_over_the_limit_is_refused_from_its_length_before_reading(camp
     assert response.status_code == 413
     assert "STATEMENT_MAX_BYTES" in response.content.decode()
     assert not StatementImport.objects.exists()
+
+
+@pytest.mark.postgres
+def test_a_line_whose_ledger_write_fails_goes_to_review_alone(campaign):
+    from django.db import connection
+
+    good, bad = _pledge(campaign, 1000), _pledge(campaign, 2000)
+    # A real database refusal for one pledge only (a trigger), as a constraint or a lock timeout would.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION jauge_test_refuse() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.id = {bad.pk} AND NEW.status = 'confirmed' THEN RAISE EXCEPTION 'refused for the test'; "
+            "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute("CREATE TRIGGER jauge_test_refuse BEFORE UPDATE ON campaigns_donation "
+                       "FOR EACH ROW EXECUTE FUNCTION jauge_test_refuse()")
+    _run([Entry("10.00", good.reference), Entry("20.00", bad.reference)])
+    lines = {line.donation_id or bad.pk: line for line in StatementLine.objects.all()}
+    assert lines[good.pk].outcome == Outcome.MATCHED
+    assert lines[bad.pk].outcome == Outcome.REVIEW and "refused for the test" in lines[bad.pk].reason
+    total = CampaignTotal.objects.get(campaign=campaign)
+    assert (total.total_minor, total.pending_minor) == (1000, 2000)
+    _balanced(campaign)
