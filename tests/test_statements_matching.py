@@ -295,3 +295,18 @@ def test_a_line_whose_ledger_write_fails_goes_to_review_alone(campaign):
     total = CampaignTotal.objects.get(campaign=campaign)
     assert (total.total_minor, total.pending_minor) == (1000, 2000)
     _balanced(campaign)
+
+
+def test_an_account_that_paid_a_donor_before_points_to_that_donors_new_pledge(campaign):
+    first = _pledge(campaign, 1500, "Marie Curie", "marie@example.org")
+    today = timezone.localdate().isoformat()
+    _run([Entry("15.00", first.reference, payer="M CURIE", payer_iban="de89 3704 0044 0532 0130 00", date=today)],
+         "a.xml")
+    second = _pledge(campaign, 2500, "Marie Curie", "marie@example.org")
+    _pledge(campaign, 2500, "Paul Langevin", "paul@example.org")
+    # No reference, a payer name the bank cut short: the account (IBAN, normalised) knows her.
+    _run([Entry("25.00", "VIR PERMANENT", payer="MME M.", payer_iban="DE89370400440532013000", date=today)],
+         "b.xml")
+    line = StatementLine.objects.get(amount_minor=2500)
+    assert line.payer_iban == "DE89370400440532013000"
+    assert (line.outcome, line.matched_by, line.donation_id) == (Outcome.MATCHED, "suggestion", second.pk)
