@@ -559,3 +559,5 @@ class AuditLogAdmin(ReadOnlyAdmin):
     @admin.display(description=_("montant"), ordering="amount_minor")
     def amount_display(self, obj: AuditLog) -> str:
         return _money(obj.amount_minor, obj.currency) if obj.currency else "—"
+
+from campaigns import admin_statements  # noqa: E402, F401  (registers the statement admin)

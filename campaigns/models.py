@@ -234,6 +234,12 @@ class Donation(models.Model):
         indexes = [
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["campaign", "donor_key"]),
+            # Pending transfer pledges by amount: what statement matching's suggestions look up.
+            models.Index(
+                fields=["amount_minor"],
+                name="donation_bank_payable_amount",
+                condition=Q(source="bank", status__in=("pending", "expired", "failed")),
+            ),
             # The few donations whose receipt is due: what the receipts task looks for.
             models.Index(
                 fields=["confirmed_at"],
@@ -368,6 +374,10 @@ class AuditLog(AppendOnlyModel):
         EVENT_RETRY = "event_retry", _("Relance d'un événement")
         EXPORT = "export", _("Export")
         PLEDGE_VOID = "pledge_void", _("Annulation de promesses")
+        STATEMENT_IMPORT = "stmt_import", _("Import d'un relevé bancaire")
+        STATEMENT_ASSIGN = "stmt_assign", _("Affectation d'une ligne de relevé")
+        STATEMENT_DISMISS = "stmt_dismiss", _("Ligne de relevé écartée")
+        STATEMENT_UNDO = "stmt_undo", _("Annulation d'un rapprochement")
 
     at = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -402,8 +412,18 @@ class AuditLog(AppendOnlyModel):
             ("retry_payment_event", _("Peut relancer un événement de paiement")),
             ("export_donations", _("Peut exporter les dons")),
             ("view_dashboard", _("Peut voir le tableau de bord")),
+            ("import_statement", _("Peut importer et rapprocher des relevés bancaires")),
         ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"
 
+
+
+# Bank statements (their own module, registered with the app through this import).
+from campaigns.models_statements import (  # noqa: E402, F401
+    BankAccount,
+    CsvProfile,
+    StatementImport,
+    StatementLine,
+)

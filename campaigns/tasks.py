@@ -39,9 +39,10 @@ def process_payment_event(event_id: int) -> None:
 
 @shared_task(acks_late=True)
 def sweep_unprocessed() -> None:
-    from campaigns.services import intake
+    from campaigns.services import intake, statement_matching
 
     intake.unprocessed_events_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
+    statement_matching.pending_statement_lines_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
 
 
 @shared_task(acks_late=True)
@@ -106,3 +107,14 @@ def send_pledge_details(donation_id: int) -> None:
     from campaigns.services import pledge_verification
 
     pledge_verification.pledge_details_send(donation_id=donation_id)
+
+
+# --- Bank statements ------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def match_statement(import_id: int) -> None:
+    """Match an import's pending lines (a re-run only finds what is still pending)."""
+    from campaigns.services import statement_matching
+
+    statement_matching.statement_import_match(import_id=import_id)
