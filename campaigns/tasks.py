@@ -15,7 +15,15 @@ from django.conf import settings
 from django.db import OperationalError
 
 from campaigns.providers.sandbox import sandbox_enabled
-from campaigns.services import intake, pledge_verification, pledges, progress, receipts, reconcile
+from campaigns.services import (
+    intake,
+    pledge_verification,
+    pledges,
+    progress,
+    receipts,
+    reconcile,
+    statement_matching,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +36,7 @@ def process_payment_event(event_id: int) -> None:
 @shared_task(acks_late=True)
 def sweep_unprocessed() -> None:
     intake.unprocessed_events_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
+    statement_matching.pending_statement_lines_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
 
 
 @shared_task(acks_late=True)
@@ -67,3 +76,12 @@ def expire_pledges() -> None:
 def send_pledge_details(donation_id: int) -> None:
     """The bank details and the link that confirms a bank-transfer promise, to its donor."""
     pledge_verification.pledge_details_send(donation_id=donation_id)
+
+
+# --- Bank statements ------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def match_statement(import_id: int) -> None:
+    """Match an import's pending lines (a re-run only finds what is still pending)."""
+    statement_matching.statement_import_match(import_id=import_id)

@@ -6,12 +6,12 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from campaigns.selectors.dashboard import _day
 from django.test import Client
 from django.utils import timezone, translation
 
 from campaigns.admin_forms import ManualDonationForm
 from campaigns.models import Campaign, Donation
+from campaigns.selectors.dashboard import _day
 from campaigns.services import ledger
 from tests.staff_world import staff_world
 

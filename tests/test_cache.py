@@ -117,7 +117,7 @@ def test_it_answers_repeated_polls_from_the_cache(upstream, cache):
 def test_it_revalidates_an_expired_entry_with_if_none_match(upstream, cache):
     url = f"{cache.url}/embed/short/"
     assert _get(url)[0] == 200
-    time.sleep(1.5)  # s-maxage=1 has passed
+    time.sleep(2.5)  # s-maxage=1 has passed (nginx counts whole seconds: leave a margin)
     status, headers, body = _get(url)
     # Stale-while-revalidate: this reader gets the stored copy at once; nginx asks upstream behind it.
     assert (status, body) == (200, b"<div>banner</div>")
@@ -190,7 +190,8 @@ def test_jauge_behind_the_cache_answers_hits_304s_and_revalidations_without_cook
         status, _, _ = _get(f"{nginx.url}{path}", **{"If-None-Match": headers["ETag"]})
         assert status == 304
         # After s-maxage (5 s), nginx asks Jauge with If-None-Match: Jauge answers 304, nothing rendered.
-        time.sleep(5.5)
+        # nginx keeps an entry while valid_sec >= now in whole seconds: up to s-maxage + 1 s.
+        time.sleep(6.5)
         assert _get(f"{nginx.url}{path}")[0] == 200
         deadline = time.monotonic() + 10
         while not re.search(rf'"GET {re.escape(path)} HTTP/1.1" 304', web.output()) and time.monotonic() < deadline:

@@ -40,6 +40,11 @@ class ReferenceCandidate(str):
         candidate.corrected, candidate.start, candidate.end = corrected, start, end
         return candidate
 
+    @property
+    def reference(self) -> str:
+        """The plain reference string (`JG-…`), e.g. as a database lookup key."""
+        return str(self)
+
 
 def _normalise(text: str) -> tuple[str, list[int]]:
     kept, where = [], []

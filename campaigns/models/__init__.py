@@ -16,6 +16,7 @@ from campaigns.models.campaigns import (
 )
 from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry
 from campaigns.models.events import AuditLog, PaymentEvent
+from campaigns.models.statements import BankAccount, CsvProfile, StatementImport, StatementLine
 
 __all__ = [
     "MAX_AMOUNT_MINOR",
@@ -24,12 +25,16 @@ __all__ = [
     "AppendOnlyModel",
     "AppendOnlyQuerySet",
     "AuditLog",
+    "BankAccount",
     "Campaign",
     "CampaignTotal",
+    "CsvProfile",
     "Donation",
     "DonationSource",
     "LedgerEntry",
     "PaymentEvent",
+    "StatementImport",
+    "StatementLine",
     "allowed_origins",
     "currency_validator",
     "days_between",

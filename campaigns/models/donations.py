@@ -98,6 +98,12 @@ class Donation(models.Model):
         indexes = [
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["campaign", "donor_key"]),
+            # Pending transfer pledges by amount: what statement matching's suggestions look up.
+            models.Index(
+                fields=["amount_minor"],
+                name="donation_bank_payable_amount",
+                condition=Q(source="bank", status__in=("pending", "expired", "failed")),
+            ),
             # The few donations whose receipt is due: what the receipts task looks for.
             models.Index(
                 fields=["confirmed_at"],

@@ -64,6 +64,10 @@ class AuditLog(AppendOnlyModel):
         EVENT_RETRY = "event_retry", _("Relance d'un événement")
         EXPORT = "export", _("Export")
         PLEDGE_VOID = "pledge_void", _("Annulation de promesses")
+        STATEMENT_IMPORT = "stmt_import", _("Import d'un relevé bancaire")
+        STATEMENT_ASSIGN = "stmt_assign", _("Affectation d'une ligne de relevé")
+        STATEMENT_DISMISS = "stmt_dismiss", _("Ligne de relevé écartée")
+        STATEMENT_UNDO = "stmt_undo", _("Annulation d'un rapprochement")
 
     at = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -98,6 +102,7 @@ class AuditLog(AppendOnlyModel):
             ("retry_payment_event", _("Peut relancer un événement de paiement")),
             ("export_donations", _("Peut exporter les dons")),
             ("view_dashboard", _("Peut voir le tableau de bord")),
+            ("import_statement", _("Peut importer et rapprocher des relevés bancaires")),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,315 @@
+"""Statement import: parse a bank file and store its lines, whole or not at all; matching follows.
+
+Store first, match after: a file's lines are committed in one transaction (an error anywhere
+rolls everything back and names the line or element), then a worker matches them
+(services/statement_matching.py). Re-importing a file, or an overlapping one, adds nothing: each
+line's key is account + booking date + amount + currency + bank reference + normalised text, and
+its occurrence index numbers identical lines within the file (two equal gifts on one day count twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
+
+from campaigns import money, queue
+from campaigns.bank import parse_statement
+from campaigns.bank.csv import CsvProfile as ParserCsvProfile
+from campaigns.bank.records import StatementError, StatementRecord
+from campaigns.models import AuditLog, BankAccount, CsvProfile, StatementImport, StatementLine
+from campaigns.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
+
+STORE_BATCH = 2000
+# Far above any real movement; keeps a garbled amount from overflowing the column.
+MAX_LINE_AMOUNT_MINOR = 10**15
+
+
+class StatementTooLarge(StatementError):
+    """The file is over STATEMENT_MAX_BYTES: refused before it is read or parsed."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    statement_import: StatementImport
+    lines_read: int
+    lines_new: int
+
+
+def statement_size_check(*, size: int) -> None:
+    limit = settings.STATEMENT_MAX_BYTES
+    if size > limit:
+        raise StatementTooLarge(f"file of {size} bytes is over the limit of {limit} bytes (STATEMENT_MAX_BYTES)")
+
+
+def iban_normalize(value: str) -> str:
+    """IBANs compact and upper-case; other account numbers without spaces."""
+    compact = "".join((value or "").split()).upper()
+    if not compact:
+        return ""
+    try:
+        return IBAN(compact).compact
+    except SchwiftyException:
+        return compact
+
+
+def _csv_column(value: str) -> str | int | None:
+    """A saved column: its header name, or its 0-based position written as digits."""
+    value = value.strip()
+    if not value:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def _csv_options(profile: CsvProfile) -> ParserCsvProfile:
+    """The parser's CsvProfile from the one an editor saved (field by field, validated).
+
+    The saved `skip_rows` counts the header row too (what an editor sees in a spreadsheet):
+    0 means no header, and then columns are positions.
+    """
+    columns = {name: _csv_column(getattr(profile, name))
+               for name in ("date_column", "amount_column", "debit_column", "credit_column", "payer_column",
+                            "reference_column")}
+    label = _csv_column(profile.label_column)
+    options = {
+        "name": profile.name,
+        "encoding": profile.encoding or "auto",
+        "delimiter": profile.delimiter,
+        "decimal_separator": profile.decimal_separator,
+        "thousands_separator": profile.thousands_separator,
+        "date_format": profile.date_format,
+        "has_header": profile.skip_rows > 0,
+        "skip_rows": max(profile.skip_rows - 1, 0),
+        "label_columns": [label] if label is not None else [],
+        "currency": profile.currency,
+        "account": profile.bank_account.number if profile.bank_account_id else "",
+        # "columns" (separate Débit/Crédit) takes each sign from its column: the parser's default.
+        "sign_convention": "signed" if profile.sign_convention == CsvProfile.Sign.COLUMNS else profile.sign_convention,
+        **columns,
+    }
+    return ParserCsvProfile.from_dict(options)
+
+
+def _dedup_key(account: str, record: StatementRecord, amount_minor: int, text: str) -> str:
+    normalised = " ".join(text.casefold().split())
+    parts = (account, record.booking_date.isoformat(), str(amount_minor), record.currency,
+             record.bank_reference.strip(), normalised)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _amount_minor(record: StatementRecord) -> int:
+    if not money.is_known_currency(record.currency or ""):
+        raise StatementError(f"unknown currency {record.currency!r}", line=record.line)
+    minor = record.amount.scaleb(money.minor_digits(record.currency))
+    if minor != minor.to_integral_value():
+        raise StatementError(f"amount {record.amount} has more decimals than {record.currency} allows",
+                             line=record.line)
+    if abs(minor) >= MAX_LINE_AMOUNT_MINOR:
+        raise StatementError(f"amount {record.amount} is out of range", line=record.line)
+    return int(minor)
+
+
+class _Store:
+    """Turns records into unsaved lines and inserts them in batches (existing keys skipped)."""
+
+    def __init__(self, statement_import: StatementImport, default_account: str):
+        self.statement_import = statement_import
+        self.default_account = default_account
+        self.accounts: dict[str, int] = {}
+        # Occurrences so far in this file, keyed by 8 bytes of the key (a few MB per 100k lines).
+        self.seen: dict[int, int] = {}
+        self.batch: list[tuple] = []
+        self.read = 0
+
+    def account_id(self, number: str) -> int:
+        if number not in self.accounts:
+            self.accounts[number] = BankAccount.objects.get_or_create(number=number)[0].pk
+        return self.accounts[number]
+
+    def add(self, record: StatementRecord) -> None:
+        self.read += 1
+        signed = _amount_minor(record)
+        account = iban_normalize(record.account) or self.default_account
+        text = "\n".join(t for t in record.texts if t)
+        key = _dedup_key(account, record, signed, text)
+        short = int(key[:16], 16)
+        occurrence = self.seen.get(short, 0)
+        self.seen[short] = occurrence + 1
+        self.batch.append((record, key, occurrence, signed, account, text))
+        if len(self.batch) >= STORE_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        # Lines an earlier import stored are skipped before any model is built (a re-import or an
+        # overlapping statement costs a lookup per batch); ON CONFLICT DO NOTHING covers a
+        # concurrent import of the same lines.
+        known = set(
+            StatementLine.objects.filter(dedup_key__in={item[1] for item in self.batch})
+            .values_list("dedup_key", "occurrence")
+        )
+        lines = [
+            self._line(*item) for item in self.batch if (item[1], item[2]) not in known
+        ]
+        if lines:
+            StatementLine.objects.bulk_create(lines, ignore_conflicts=True)
+        self.batch = []
+
+    def _line(self, record: StatementRecord, key: str, occurrence: int, signed: int, account: str,
+              text: str) -> StatementLine:
+        return StatementLine(
+            statement_import=self.statement_import,
+            bank_account_id=self.account_id(account),
+            dedup_key=key,
+            occurrence=occurrence,
+            source_line=record.line,
+            booking_date=record.booking_date,
+            value_date=record.value_date,
+            direction=StatementLine.Direction.CREDIT if signed > 0 else StatementLine.Direction.DEBIT,
+            amount_minor=abs(signed),
+            currency=record.currency,
+            bank_reference=record.bank_reference[:255],
+            payer_name=record.payer_name[:255],
+            payer_iban=iban_normalize(record.payer_iban)[:64],
+            text=text,
+            raw=record.raw,
+        )
+
+
+def _records(data: bytes, *, format: str, profile: CsvProfile | None) -> Iterable[StatementRecord]:  # noqa: A002
+    options = {}
+    if format == "csv":
+        if profile is None:
+            raise StatementError("a CSV statement needs a profile (--profile NAME)")
+        options["profile"] = _csv_options(profile)
+    try:
+        yield from parse_statement(data, format=format, **options)
+    except StatementError:
+        raise
+    except (UnicodeError, LookupError) as exc:
+        raise StatementError(f"cannot decode the file: {exc}") from None
+
+
+def _same_file_imported(*, sha256: str, format: str, profile: CsvProfile | None) -> StatementImport | None:  # noqa: A002
+    """An earlier import of these exact bytes, read the same way, whose lines were stored (lines
+    are never deleted, not even by an undo): importing it again cannot add a line."""
+    return (
+        StatementImport.objects.filter(sha256=sha256, format=format, profile=profile, lines_read__gt=0)
+        .exclude(status=StatementImport.Status.FAILED).order_by("pk").first()
+    )
+
+
+def statement_import(
+    *,
+    data: bytes,
+    file_name: str,
+    format: str,  # noqa: A002
+    profile_id: int | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> ImportResult:
+    """Store every line of a statement file in one transaction, then enqueue its matching.
+
+    A bad file raises StatementError (its message names the line or element): nothing of it is
+    stored, and a `failed` import records the attempt and the reason for the editors.
+    """
+    sha256 = hashlib.sha256(data).hexdigest()
+    profile = CsvProfile.objects.select_related("bank_account").get(pk=profile_id) if profile_id else None
+    started = time.monotonic()
+    try:
+        statement_size_check(size=len(data))
+        with transaction.atomic():
+            imported = StatementImport.objects.create(
+                file_name=file_name[:255], sha256=sha256, size_bytes=len(data), format=format, profile=profile,
+                uploaded_by=actor if actor is not None and actor.is_authenticated else None,
+            )
+            default_account = profile.bank_account.number if profile and profile.bank_account else ""
+            store = _Store(imported, default_account)
+            same_file = _same_file_imported(sha256=sha256, format=format, profile=profile)
+            if same_file is not None:
+                # The very same bytes were stored before: every line is known, nothing to parse.
+                store.read = same_file.lines_read
+            else:
+                for record in _records(data, format=format, profile=profile):
+                    store.add(record)
+                store.flush()
+            if store.read == 0:
+                raise StatementError("the file holds no movement")
+            new = StatementLine.objects.filter(statement_import=imported).count()
+            imported.lines_read, imported.lines_new, imported.stored_at = store.read, new, timezone.now()
+            if new == 0:
+                imported.status, imported.finished_at = StatementImport.Status.DONE, imported.stored_at
+            imported.save()
+            audit_record(
+                actor=actor, action=AuditLog.Action.STATEMENT_IMPORT, reason=file_name[:255],
+                details={"import_id": imported.pk, "format": format, "sha256": sha256, "lines_read": store.read,
+                         "lines_new": new},
+            )
+            if new:
+                tasks = min(settings.STATEMENT_MATCH_TASKS, -(-new // settings.STATEMENT_MATCH_BATCH))
+                for _ in range(tasks):
+                    queue.send("match_statement", imported.pk)
+    except StatementError as exc:
+        StatementImport.objects.create(
+            file_name=file_name[:255], sha256=sha256, size_bytes=len(data), format=format, profile=profile,
+            uploaded_by=actor if actor is not None and actor.is_authenticated else None,
+            status=StatementImport.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now(),
+        )
+        raise
+    logger.info("statement %s: %d lines read, %d new, stored in %.1fs", file_name, store.read, new,
+                time.monotonic() - started)
+    return ImportResult(statement_import=imported, lines_read=store.read, lines_new=new)
+
+
+def statement_import_summary(*, import_id: int) -> dict:
+    """Lines, credits, debits and the count and sum per outcome, for the admin and the command."""
+    from django.db.models import Count, Sum
+
+    imported = StatementImport.objects.get(pk=import_id)
+    rows = (
+        StatementLine.objects.filter(statement_import_id=import_id)
+        .values("outcome", "direction", "currency")
+        .annotate(n=Count("id"), total=Sum("amount_minor"))
+        .order_by()
+    )
+    outcomes: dict[str, dict] = {}
+    credits = debits = 0
+    for row in rows:
+        entry = outcomes.setdefault(row["outcome"], {"count": 0, "sums": {}})
+        entry["count"] += row["n"]
+        entry["sums"][row["currency"]] = entry["sums"].get(row["currency"], 0) + row["total"]
+        if row["direction"] == StatementLine.Direction.CREDIT:
+            credits += row["n"]
+        else:
+            debits += row["n"]
+    elapsed = None
+    if imported.matching_started_at:
+        elapsed = ((imported.finished_at or timezone.now()) - imported.matching_started_at).total_seconds()
+    rate = imported.lines_processed / elapsed if elapsed else None
+    remaining = max(imported.lines_new - imported.lines_processed, 0)
+    return {
+        "import": imported,
+        "lines_read": imported.lines_read,
+        "lines_new": imported.lines_new,
+        "lines_already_imported": imported.lines_read - imported.lines_new,
+        "credits": credits,
+        "debits": debits,
+        "processed": imported.lines_processed,
+        "percent": round(100 * imported.lines_processed / imported.lines_new, 1) if imported.lines_new else 100.0,
+        "lines_per_second": round(rate, 1) if rate else None,
+        "eta_seconds": round(remaining / rate) if rate and remaining else (0 if not remaining else None),
+        "outcomes": {
+            outcome: outcomes.get(outcome, {"count": 0, "sums": {}}) for outcome in StatementLine.Outcome.values
+        },
+    }
