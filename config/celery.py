@@ -1,13 +1,38 @@
+import logging
 import os
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
+from celery.worker.consumer import Consumer as CeleryConsumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+logger = logging.getLogger("campaigns.worker")
 
 app = Celery("jauge")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class Consumer(CeleryConsumer):
+    """Celery's consumer, kept alive through a broker restart (settings.CELERY_WORKER_CONSUMER).
+
+    Celery 5.7.0 added a `connection.close()` to `on_connection_error_after_connected`, after
+    `connection.collect()` has already detached the kombu transport from its connection
+    (`transport.client = None`). Closing a Redis channel whose pool is gone makes kombu rebuild
+    the pool from `transport.client.hostname`: `AttributeError("'NoneType' object has no attribute
+    'hostname'")`. `ignore_errors()` only swallows connection and channel errors, so the
+    AttributeError escapes, the consumer calls it "Unrecoverable" and the worker exits. The broken
+    connection is already dropped at that point (`self.connection` is None): carrying on to the
+    reconnect loop is what Celery 5.6 did. tests/test_broker_restart.py is the guard for upgrades.
+    """
+
+    def on_connection_error_after_connected(self, exc):
+        try:
+            super().on_connection_error_after_connected(exc)
+        except AttributeError as error:
+            logger.warning("ignored while dropping the broken broker connection: %r", error)
+            self.connection = None
 
 
 @task_prerun.connect
@@ -25,3 +50,21 @@ def _close_old_connections(sender=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@task_postrun.connect
+def _worker_heartbeat(sender=None, **kwargs) -> None:
+    """A worker that runs tasks is alive: refresh its heartbeat (at most twice per
+    HEARTBEAT_SECONDS per process), so a busy worker never looks stale while idle peers take
+    beat's heartbeat tasks."""
+    request = getattr(sender, "request", None)
+    if request is None or getattr(request, "is_eager", False) or not request.hostname:
+        return
+    from django.conf import settings
+
+    from campaigns.services import heartbeat
+
+    try:
+        heartbeat.worker_heartbeat_record(hostname=request.hostname, throttle_seconds=settings.HEARTBEAT_SECONDS / 2)
+    except Exception as exc:  # the database is down: the heartbeat goes stale, as it should
+        logger.warning("could not record the worker heartbeat: %r", exc)

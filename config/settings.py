@@ -6,6 +6,7 @@ the variable's name, not silently fall back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -116,6 +117,10 @@ else:
     # Persistent connections: the banner's cost is dominated by connection setup otherwise.
     _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
     _db["CONN_HEALTH_CHECKS"] = True
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # A database that is down or unreachable fails a request within seconds (a webhook then
+        # answers 503 + Retry-After), instead of hanging on the TCP connect.
+        _db.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 2, minimum=1)
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -187,6 +192,33 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Events still `received` this long after arrival are re-enqueued by the sweeper.
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60)
+# Beat sends a heartbeat task this often; a worker whose last heartbeat (or task) is older than
+# HEARTBEAT_MAX_AGE_SECONDS is stale (worker_health exits 1, /healthz/ready answers 503). With
+# many workers sharing the heartbeats, keep the age above 2 × workers × HEARTBEAT_SECONDS.
+HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10, minimum=1)
+HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=1)
+if HEARTBEAT_MAX_AGE_SECONDS <= HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("HEARTBEAT_MAX_AGE_SECONDS must be greater than HEARTBEAT_SECONDS")
+CELERY_BEAT_SCHEDULE["heartbeat"] = {
+    "task": "campaigns.tasks.heartbeat",
+    "schedule": float(HEARTBEAT_SECONDS),
+    # A heartbeat that waited in a dead worker's queue proves nothing: dropped once expired.
+    "options": {"expires": HEARTBEAT_SECONDS * 3},
+}
+# Celery 5.7.0's consumer can die of an AttributeError while it tears down a broken broker
+# connection (see config/celery.py); this subclass keeps it reconnecting.
+CELERY_WORKER_CONSUMER = "config.celery:Consumer"
+
+# --- Operations: /metrics ---------------------------------------------------------------
+# Refused unless one of these allows the caller: a bearer token, or the client's address in one
+# of these networks (REMOTE_ADDR: behind a proxy, the proxy's address).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters")
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(n, strict=False) for n in env_list("METRICS_ALLOWED_NETWORKS")]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
 
 # --- Jauge ------------------------------------------------------------------------------
 # Empty: /hooks/generic/ refuses everything (make run sets a development secret).
