@@ -1,8 +1,11 @@
 import logging
 import os
+import signal
+import threading
+import time
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -68,3 +71,42 @@ def _worker_heartbeat(sender=None, **kwargs) -> None:
         heartbeat.worker_heartbeat_record(hostname=request.hostname, throttle_seconds=settings.HEARTBEAT_SECONDS / 2)
     except Exception as exc:  # the database is down: the heartbeat goes stale, as it should
         logger.warning("could not record the worker heartbeat: %r", exc)
+
+
+@worker_ready.connect
+def _start_watchdog(sender=None, **kwargs) -> None:
+    """Replace a worker that stopped consuming: past WORKER_STALE_EXIT_SECONDS without running a
+    task while there is work for it (see heartbeat.worker_stuck_reason), it shuts itself down and
+    the supervisor (compose's restart policy, systemd) starts a fresh one. 0 turns this off."""
+    from django.conf import settings
+
+    limit = settings.WORKER_STALE_EXIT_SECONDS
+    if not limit or sender is None:
+        return
+    hostname = sender.hostname
+    thread = threading.Thread(target=_watch, args=(hostname, limit), name="jauge-watchdog", daemon=True)
+    thread.start()
+
+
+def _watch(hostname: str, limit: int) -> None:
+    from django.conf import settings
+    from django.db import close_old_connections
+    from django.utils import timezone
+
+    from campaigns.services import heartbeat
+
+    started_at = timezone.now()
+    while True:
+        time.sleep(min(settings.HEARTBEAT_SECONDS, limit))
+        try:
+            reason = heartbeat.worker_stuck_reason(hostname=hostname, started_at=started_at, limit_seconds=limit)
+        except Exception as exc:  # database down: not this worker's fault, nothing to replace
+            logger.warning("watchdog: cannot check the heartbeat: %r", exc)
+            reason = None
+        finally:
+            close_old_connections()
+        if reason:
+            logger.critical("watchdog: worker %s stopped consuming (%s): exiting to be replaced", hostname, reason)
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(60)  # a warm shutdown that hangs is what a stuck worker does: end it
+            os._exit(1)

@@ -199,6 +199,11 @@ HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10, minimum=1)
 HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=1)
 if HEARTBEAT_MAX_AGE_SECONDS <= HEARTBEAT_SECONDS:
     raise ImproperlyConfigured("HEARTBEAT_MAX_AGE_SECONDS must be greater than HEARTBEAT_SECONDS")
+# A worker that has run no task for this long while work waits shuts itself down, to be
+# replaced by its supervisor (compose's restart policy). 0: never.
+WORKER_STALE_EXIT_SECONDS = env_int("WORKER_STALE_EXIT_SECONDS", 600)
+if 0 < WORKER_STALE_EXIT_SECONDS <= HEARTBEAT_MAX_AGE_SECONDS:
+    raise ImproperlyConfigured("WORKER_STALE_EXIT_SECONDS must be 0 or greater than HEARTBEAT_MAX_AGE_SECONDS")
 CELERY_BEAT_SCHEDULE["heartbeat"] = {
     "task": "campaigns.tasks.heartbeat",
     "schedule": float(HEARTBEAT_SECONDS),

@@ -73,3 +73,23 @@ def workers_forget(*, older_than: timedelta = timedelta(days=1)) -> int:
 
 def max_age_seconds() -> int:
     return settings.HEARTBEAT_MAX_AGE_SECONDS
+
+
+def worker_stuck_reason(*, hostname: str, started_at: datetime, limit_seconds: float) -> str | None:
+    """Why the worker `hostname` should be replaced, or None. It is stuck when it has not run a
+    task for `limit_seconds` (counting from `started_at` if it never did) while work it could
+    take exists: beat's heartbeats are being run by others, or an event has waited that long."""
+    from campaigns.models import PaymentEvent
+
+    now = timezone.now()
+    last = Heartbeat.objects.filter(key=WORKER_PREFIX + hostname).values_list("at", flat=True).first()
+    idle = (now - max(last or started_at, started_at)).total_seconds()
+    if idle <= limit_seconds:
+        return None
+    beat_age = heartbeat_age(key=BEAT)
+    if beat_age is not None and beat_age < settings.HEARTBEAT_MAX_AGE_SECONDS:
+        return f"no task run for {idle:.0f} s while other workers run beat's heartbeats"
+    cutoff = now - timedelta(seconds=limit_seconds)
+    if PaymentEvent.objects.filter(status=PaymentEvent.Status.RECEIVED, received_at__lt=cutoff).exists():
+        return f"no task run for {idle:.0f} s while payment events wait"
+    return None

@@ -1,5 +1,6 @@
 """Exit 0 when a worker's heartbeat is fresh, 1 when it is stale or missing, 2 when the database
-cannot be asked. The worker containers' health check: `worker_health --hostname celery@$HOSTNAME`."""
+cannot be asked. The worker containers' health check: `worker_health --hostname celery@$HOSTNAME`;
+beat's: `worker_health --beat` (a heartbeat task beat sent ran recently)."""
 
 from __future__ import annotations
 
@@ -16,20 +17,24 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--hostname", help="the worker's node name, e.g. celery@$HOSTNAME (default: any worker)")
+        parser.add_argument("--beat", action="store_true", help="check beat's heartbeat instead of a worker's")
         parser.add_argument("--max-age", type=int, default=None,
                             help="seconds (default: HEARTBEAT_MAX_AGE_SECONDS)")
 
-    def handle(self, *args, hostname: str | None = None, max_age: int | None = None, **options) -> None:
+    def handle(self, *args, hostname: str | None = None, beat: bool = False, max_age: int | None = None,
+               **options) -> None:
         limit = max_age if max_age is not None else settings.HEARTBEAT_MAX_AGE_SECONDS
         try:
-            if hostname:
+            if beat:
+                age = heartbeat.heartbeat_age(key=heartbeat.BEAT)
+            elif hostname:
                 age = heartbeat.heartbeat_age(key=heartbeat.WORKER_PREFIX + hostname)
             else:
                 age = heartbeat.freshest_worker_age()
         except Exception as exc:
             self.stderr.write(f"database unavailable: {exc.__class__.__name__}: {exc}")
             sys.exit(2)
-        who = hostname or "any worker"
+        who = "beat" if beat else hostname or "any worker"
         if age is None:
             self.stderr.write(f"STALE: no heartbeat from {who} yet")
             sys.exit(1)
