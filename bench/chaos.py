@@ -91,6 +91,7 @@ class Storm:
         self.done_scheduling = False
         self.given_up: Counter = Counter()
         self._seq = 0
+        self.first_send = self.last_answer = 0.0
 
     def _body(self, event_id: str) -> bytes:
         donation = event_id.replace("evt_", "don_")
@@ -196,6 +197,7 @@ class Storm:
                 conn = None
             took = time.monotonic() - started
             with self.lock:
+                self.last_answer = time.monotonic()
                 self.codes[status] += 1
                 self.times.append(took)
                 if status in (200, 202):
@@ -207,7 +209,7 @@ class Storm:
                 self._retry_later(event_id, retry_after, attempts)
 
     def run(self) -> None:
-        started = time.monotonic()
+        started = self.first_send = time.monotonic()
         attempts: Counter = Counter()
         threads = [threading.Thread(target=self.send_loop, args=(i, attempts), daemon=True)
                    for i in range(self.senders)]
@@ -319,12 +321,13 @@ campaign_upsert(slug={SLUG!r}, defaults=dict(title="Orage", goal_minor=10**10, c
         # workers lost, 60 s after arrival, every 30 s).
         drain_started = time.monotonic()
         received = None
-        while time.monotonic() - drain_started < 400:
+        while time.monotonic() - drain_started < 1800:
             received = pg_scalar(db_url, "SELECT count(*) FROM campaigns_paymentevent WHERE status = 'received'")
             if received == 0:
                 break
             time.sleep(2)
         drained = time.monotonic() - drain_started
+        all_applied_after = time.monotonic() - storm_started
         say(f"drained in {drained:.0f} s after the storm ({received} event(s) still received)")
 
         total = pg_scalar(db_url, "SELECT total_minor FROM campaigns_campaigntotal")
@@ -336,6 +339,7 @@ campaign_upsert(slug={SLUG!r}, defaults=dict(title="Orage", goal_minor=10**10, c
         in_window = pg_scalar(db_url, "SELECT count(*) FROM campaigns_paymentevent WHERE processed_at IS NOT NULL "
                                       "AND processed_at <= (SELECT min(received_at) FROM campaigns_paymentevent) "
                                       "+ make_interval(secs => %s)", storm_seconds)
+        timeline = pg_timeline(db_url, bucket=15)
         waits = pg_rows(db_url, "SELECT extract(epoch FROM processed_at - received_at) FROM campaigns_paymentevent "
                                 "WHERE processed_at IS NOT NULL")
         try:
@@ -357,8 +361,16 @@ campaign_upsert(slug={SLUG!r}, defaults=dict(title="Orage", goal_minor=10**10, c
         print(f"answers by code: {codes}")
         print(f"answer time: p50 {_percentile(storm.times, 0.5) * 1000:.0f} ms, "
               f"p99 {_percentile(storm.times, 0.99) * 1000:.0f} ms, max {max(storm.times) * 1000:.0f} ms")
-        print(f"applied: {in_window} events within the storm = {in_window / storm_seconds:.1f}/s; "
-              f"{entries} donations in the ledger in the end")
+        sending = storm.last_answer - storm.first_send
+        deliveries = sum(storm.codes.values())
+        print(f"deliveries answered: {deliveries} in {sending:.0f} s = {deliveries / sending:.1f}/s "
+              f"(offered {args.rate / (1 - args.duplicates):.0f}/s during {args.seconds:.0f} s)")
+        print(f"applied: {in_window} events within the first {storm_seconds:.0f} s "
+              f"= {in_window / storm_seconds:.1f}/s; all {entries} donations applied "
+              f"{all_applied_after:.0f} s after the storm began = {entries / all_applied_after:.1f}/s overall")
+        print("timeline (15 s windows from the first event: events stored / events applied / applied per s):")
+        for start, stored, applied in timeline:
+            print(f"  t={start:4d}s  {stored:6d} stored  {applied:6d} applied  {applied / 15:6.1f}/s")
         print(f"event wait (received → applied): median {statistics.median(waits):.2f} s, "
               f"p99 {_percentile(waits, 0.99):.1f} s, longest {longest:.1f} s")
         print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores, shared)")
@@ -398,6 +410,22 @@ def pg_scalar(url: str, query: str, *params):
         except psycopg.OperationalError:
             time.sleep(1)
     raise RuntimeError(f"database unavailable for {query!r}")
+
+
+def pg_timeline(url: str, bucket: int) -> list[tuple[int, int, int]]:
+    import psycopg
+
+    query = """
+        WITH t0 AS (SELECT min(received_at) AS at FROM campaigns_paymentevent),
+        stored AS (SELECT floor(extract(epoch FROM received_at - t0.at) / %(b)s)::int AS w, count(*) AS n
+                   FROM campaigns_paymentevent, t0 GROUP BY 1),
+        applied AS (SELECT floor(extract(epoch FROM processed_at - t0.at) / %(b)s)::int AS w, count(*) AS n
+                    FROM campaigns_paymentevent, t0 WHERE processed_at IS NOT NULL GROUP BY 1)
+        SELECT g * %(b)s, coalesce(stored.n, 0), coalesce(applied.n, 0)
+        FROM generate_series(0, (SELECT greatest(max(w), 0) FROM applied)) g
+        LEFT JOIN stored ON stored.w = g LEFT JOIN applied ON applied.w = g ORDER BY g"""
+    with psycopg.connect(url, connect_timeout=3) as conn:
+        return [(int(a), int(b), int(c)) for a, b, c in conn.execute(query, {"b": bucket}).fetchall()]
 
 
 def pg_rows(url: str, query: str) -> list:
