@@ -5,8 +5,9 @@
 - The two event counts that happen in many processes — webhook answers (web) and the time an
   event waited before it was applied (workers) — are kept in Redis hashes (HINCRBY), so every
   process adds to one count and any web process reports it. Without REDIS_URL (`make run`)
-  they are kept per process. Counting never blocks an answer: after a Redis error, counting
-  pauses for a few seconds (the numbers then undercount; the money is not affected).
+  they are kept per process. Counting never fails an answer: after a Redis error counting
+  pauses for a few seconds (an unreachable Redis then delays one answer per pause by its 1 s
+  timeout at most; the counts undercount meanwhile, the money is not affected).
 """
 
 from __future__ import annotations
