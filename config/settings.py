@@ -211,8 +211,8 @@ CELERY_BEAT_SCHEDULE["heartbeat"] = {
     "options": {"expires": HEARTBEAT_SECONDS * 3},
 }
 # Celery 5.7.0's consumer can die of an AttributeError while it tears down a broken broker
-# connection (see config/celery.py); this subclass keeps it reconnecting.
-CELERY_WORKER_CONSUMER = "config.celery:Consumer"
+# connection (see config/worker.py); this subclass keeps it reconnecting.
+CELERY_WORKER_CONSUMER = "config.worker:Consumer"
 
 # --- Operations: /metrics ---------------------------------------------------------------
 # Refused unless one of these allows the caller: a bearer token, or the client's address in one

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from campaigns.metrics import metrics_render
 
@@ -36,4 +35,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "metrics are off: set METRICS_TOKEN or METRICS_ALLOWED_NETWORKS"}, status=404)
     if not _allowed(request):
         return JsonResponse({"error": "forbidden"}, status=403)
-    return HttpResponse(metrics_render(), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(metrics_render(), content_type="text/plain; version=0.0.4; charset=utf-8")
