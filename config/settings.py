@@ -162,6 +162,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # A webhook must never wait on a dead broker: fail fast, the sweeper re-enqueues.
+    # (Workers and beat do not give up because of max_retries: 0: it only bounds kombu's
+    # default-channel reconnect on publish; their consumers reconnect with Celery's own
+    # broker_connection_max_retries (100, growing intervals). socket_timeout stays above kombu's
+    # 1 s BRPOP timeout, or an idle worker would see a timeout every poll.
+    # tests/test_broker_restart.py restarts the broker under both.)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_connect_timeout": 1,
         "socket_timeout": 2,
