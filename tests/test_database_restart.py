@@ -14,7 +14,8 @@ import psycopg
 import pytest
 
 from bench.harness import Gunicorn, PostgresServer, django_run, manage
-from tests.conftest import webhook_body
+from campaigns.signing import SIGNATURE_HEADER, sign
+from tests.conftest import WEBHOOK_SECRET, webhook_body
 from tests.live import get_json, post_signed, request
 from tests.worker import celery_worker, wait_until
 
@@ -39,9 +40,6 @@ def _scalar(url: str, query: str):
 def _timed_post(url: str, event: str, amount: int) -> tuple[int, dict[str, str], float]:
     body = webhook_body(event_id=f"evt_{event}", donation_id=f"don_{event}", amount_minor=amount)
     started = time.monotonic()
-    from campaigns.signing import SIGNATURE_HEADER, sign
-    from tests.conftest import WEBHOOK_SECRET
-
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, WEBHOOK_SECRET, int(time.time()))}
     status, answer_headers, _ = request("POST", f"{url}/hooks/generic/", body, headers, timeout=10)
     return status, answer_headers, time.monotonic() - started
