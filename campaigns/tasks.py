@@ -66,6 +66,7 @@ def heartbeat(self) -> None:
 
     beats.heartbeat_record(key=beats.BEAT)
     beats.worker_heartbeat_record(hostname=self.request.hostname)
+    beats.workers_forget()  # replaced containers come back under new names: a handful of rows
 
 
 @shared_task(acks_late=True)

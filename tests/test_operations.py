@@ -223,6 +223,16 @@ def test_worker_health_exits_by_the_age_of_the_heartbeat(db, settings):
     assert _exit_code("--hostname", "celery@a", "--max-age", "3600") == 0
 
 
+def test_workers_gone_for_a_day_are_forgotten(db):
+    heartbeat.worker_heartbeat_record(hostname="celery@old")
+    heartbeat.worker_heartbeat_record(hostname="celery@new")
+    Heartbeat.objects.filter(key="worker:celery@old").update(at=timezone.now() - timedelta(days=2))
+    heartbeat.heartbeat_record(key=heartbeat.RECONCILE, at=timezone.now() - timedelta(days=2))
+    assert heartbeat.workers_forget() == 1
+    assert set(heartbeat.heartbeats_read()) == {"celery@new"}
+    assert Heartbeat.objects.filter(key=heartbeat.RECONCILE).exists()  # not a worker: kept
+
+
 @pytest.mark.postgres
 @pytest.mark.worker
 def test_a_worker_that_stopped_consuming_exits_to_be_replaced(transactional_db, campaign, tmp_path):
