@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 
 import pytest
+from django.core.management import call_command
 
 from bench.harness import Gunicorn, RedisServer
 from campaigns.models import CampaignTotal, LedgerEntry, PaymentEvent
@@ -106,6 +107,10 @@ def test_beat_keeps_scheduling_after_its_broker_restarts(transactional_db, campa
             wait_until(lambda: any(at.timestamp() > restarted_at + 1 for at in heartbeat.heartbeats_read().values()),
                        timeout=60, message=f"a heartbeat after the restart:\n{beat.output()[-3000:]}")
             assert beat.proc.poll() is None and worker.proc.poll() is None
+            # What the compose health checks run: this worker's heartbeat and beat's are fresh.
+            (hostname,) = heartbeat.heartbeats_read()
+            call_command("worker_health", "--hostname", hostname)
+            call_command("worker_health", "--beat")
     finally:
         if beat is not None:
             beat.stop()
