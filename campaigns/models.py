@@ -420,6 +420,24 @@ class AuditLog(AppendOnlyModel):
 
 
 
+class Heartbeat(models.Model):
+    """The last time something proved it runs: `worker:<hostname>` (a worker consumed a task),
+    `beat` (beat scheduled one), `reconcile` (the periodic reconcile, with the drift it found).
+    One row per key, overwritten: read by the health checks and /metrics, in the database so
+    every web process and worker sees the same."""
+
+    key = models.CharField(max_length=255, unique=True)
+    at = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("pulsation")
+        verbose_name_plural = _("pulsations")
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.at:%Y-%m-%d %H:%M:%S}"
+
+
 # Bank statements (their own module, registered with the app through this import).
 from campaigns.models_statements import (  # noqa: E402, F401
     BankAccount,

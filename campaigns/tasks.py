@@ -32,9 +32,16 @@ def enqueue_event(event_id: int) -> bool:
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
 def process_payment_event(event_id: int) -> None:
+    from django.utils import timezone
+
+    from campaigns import metrics
     from campaigns.services import intake
 
-    intake.payment_event_process(event_id=event_id)
+    started = timezone.now()
+    event = intake.payment_event_process(event_id=event_id)
+    # Observed once per event: only by the run that applied it (a redelivery finds it done).
+    if event.processed_at is not None and event.processed_at >= started:
+        metrics.event_latency_observe(seconds=(event.processed_at - event.received_at).total_seconds())
 
 
 @shared_task(acks_late=True)
@@ -50,6 +57,17 @@ def refresh_lagging_progress() -> None:
     from campaigns.services import progress
 
     progress.progress_lagging_refresh()
+
+
+@shared_task(bind=True)
+def heartbeat(self) -> None:
+    """Sent by beat every HEARTBEAT_SECONDS (expiring soon after): running it proves beat
+    schedules and this worker consumes, end to end (see services/heartbeat.py)."""
+    from campaigns.services import heartbeat as beats
+
+    beats.heartbeat_record(key=beats.BEAT)
+    beats.worker_heartbeat_record(hostname=self.request.hostname)
+    beats.workers_forget()  # replaced containers come back under new names: a handful of rows
 
 
 @shared_task(acks_late=True)
