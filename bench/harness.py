@@ -529,3 +529,69 @@ class Granian(_Process):
         args = shipped_web_args(host="127.0.0.1", port=self.port, app=app)
         super().__init__([PYTHON, "-m", *args[:-1], *extra, args[-1]], env, "granian")
         wait_for_port(self.port, 60, self.proc, self.log)
+
+
+def _pg_bin(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not found:
+        raise RuntimeError(f"PostgreSQL's {name} not found under /usr/lib/postgresql (apt-get install postgresql)")
+    return str(found[-1])
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster (initdb in a temporary folder, a free port, trust auth): ours
+    to stop, restart and delete, never the shared server. Runs as the `postgres` user (runuser)."""
+
+    def __init__(self, port: int | None = None):
+        import shutil
+
+        self.port = port or free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="jauge-pg-"))
+        self.data = self.root / "data"
+        self.logfile = self.root / "postgres.log"
+        shutil.chown(self.root, "postgres", "postgres")
+        self._as_postgres(_pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                          "--no-sync")
+        self.start()
+
+    @staticmethod
+    def _as_postgres(*args: str, timeout: float = 120) -> None:
+        result = subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True,
+                                timeout=timeout, cwd="/tmp")
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.logfile), "-w",
+                          "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast`: disconnect everyone and shut down cleanly; `immediate`: as if it crashed."""
+        self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def running(self) -> bool:
+        return subprocess.run(["runuser", "-u", "postgres", "--", _pg_bin("pg_ctl"), "-D", str(self.data), "status"],
+                              capture_output=True, cwd="/tmp").returncode == 0
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url(name)
+
+    def destroy(self) -> None:
+        import shutil
+
+        if self.data.exists() and self.running():
+            with contextlib.suppress(RuntimeError):
+                self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> PostgresServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.destroy()

@@ -13,8 +13,11 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
+from django.utils import timezone
 
+from campaigns import metrics
 from campaigns.providers.sandbox import sandbox_enabled
+from campaigns.services import heartbeat as heartbeat_service
 from campaigns.services import (
     intake,
     pledge_verification,
@@ -30,7 +33,11 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
 def process_payment_event(event_id: int) -> None:
-    intake.payment_event_process(event_id=event_id)
+    started = timezone.now()
+    event = intake.payment_event_process(event_id=event_id)
+    # Observed once per event: only by the run that applied it (a redelivery finds it done).
+    if event.processed_at is not None and event.processed_at >= started:
+        metrics.event_latency_observe(seconds=(event.processed_at - event.received_at).total_seconds())
 
 
 @shared_task(acks_late=True)
@@ -42,6 +49,15 @@ def sweep_unprocessed() -> None:
 @shared_task(acks_late=True)
 def refresh_lagging_progress() -> None:
     progress.progress_lagging_refresh()
+
+
+@shared_task(bind=True)
+def heartbeat(self) -> None:
+    """Sent by beat every HEARTBEAT_SECONDS (expiring soon after): running it proves beat
+    schedules and this worker consumes, end to end (see services/heartbeat.py)."""
+    heartbeat_service.heartbeat_record(key=heartbeat_service.BEAT)
+    heartbeat_service.worker_heartbeat_record(hostname=self.request.hostname)
+    heartbeat_service.workers_forget()  # replaced containers come back under new names: a handful of rows
 
 
 @shared_task(acks_late=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.views import api, dashboard, donate, embed, health, hooks, pages, pledges
+from campaigns.views import api, dashboard, donate, embed, health, hooks, metrics, pages, pledges
 
 urlpatterns = [
     path("c/<slug:slug>/", pages.campaign_page, name="campaign"),
@@ -16,6 +16,9 @@ urlpatterns = [
     path("api/campaigns/<slug:slug>/progress.json", api.progress_json, name="progress-json"),
     path("hooks/<slug:provider>/", hooks.webhook, name="webhook"),
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/live", health.live, name="healthz-live"),
+    path("healthz/ready", health.ready, name="healthz-ready"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("dashboard/", dashboard.dashboard_index, name="dashboard"),
     path("dashboard/<slug:slug>/", dashboard.dashboard_campaign, name="dashboard-campaign"),
     path("dashboard/<slug:slug>/live/", dashboard.dashboard_live, name="dashboard-live"),

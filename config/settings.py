@@ -163,6 +163,10 @@ else:
     # Persistent connections: the banner's cost is dominated by connection setup otherwise.
     _db["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60)
     _db["CONN_HEALTH_CHECKS"] = True
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        # A database that is down or unreachable fails a request within seconds (a webhook then
+        # answers 503 + Retry-After), instead of hanging on the TCP connect.
+        _db.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 2, minimum=1)
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -204,6 +208,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # A webhook must never wait on a dead broker: fail fast, the sweeper re-enqueues.
+    # (Workers and beat do not give up because of max_retries: 0: it only bounds kombu's
+    # default-channel reconnect on publish; their consumers reconnect with Celery's own
+    # broker_connection_max_retries (100, growing intervals). socket_timeout stays above kombu's
+    # 1 s BRPOP timeout, or an idle worker would see a timeout every poll.
+    # tests/test_broker_restart.py restarts the broker under both.)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_connect_timeout": 1,
         "socket_timeout": 2,
@@ -234,6 +243,38 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Events still `received` this long after arrival are re-enqueued by the sweeper.
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60)
+# Beat sends a heartbeat task this often; a worker whose last heartbeat (or task) is older than
+# HEARTBEAT_MAX_AGE_SECONDS is stale (worker_health exits 1, /healthz/ready answers 503). With
+# many workers sharing the heartbeats, keep the age above 2 × workers × HEARTBEAT_SECONDS.
+HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 10, minimum=1)
+HEARTBEAT_MAX_AGE_SECONDS = env_int("HEARTBEAT_MAX_AGE_SECONDS", 120, minimum=1)
+if HEARTBEAT_MAX_AGE_SECONDS <= HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("HEARTBEAT_MAX_AGE_SECONDS must be greater than HEARTBEAT_SECONDS")
+# A worker that has run no task for this long while work waits shuts itself down, to be
+# replaced by its supervisor (compose's restart policy). 0: never.
+WORKER_STALE_EXIT_SECONDS = env_int("WORKER_STALE_EXIT_SECONDS", 600)
+if 0 < WORKER_STALE_EXIT_SECONDS <= HEARTBEAT_MAX_AGE_SECONDS:
+    raise ImproperlyConfigured("WORKER_STALE_EXIT_SECONDS must be 0 or greater than HEARTBEAT_MAX_AGE_SECONDS")
+CELERY_BEAT_SCHEDULE["heartbeat"] = {
+    "task": "campaigns.tasks.heartbeat",
+    "schedule": float(HEARTBEAT_SECONDS),
+    # A heartbeat that waited in a dead worker's queue proves nothing: dropped once expired.
+    "options": {"expires": HEARTBEAT_SECONDS * 3},
+}
+# Celery 5.7.0's consumer can die of an AttributeError while it tears down a broken broker
+# connection (see config/worker.py); this subclass keeps it reconnecting.
+CELERY_WORKER_CONSUMER = "config.worker:Consumer"
+
+# --- Operations: /metrics ---------------------------------------------------------------
+# Refused unless one of these allows the caller: a bearer token, or the client's address in one
+# of these networks (REMOTE_ADDR: behind a proxy, the proxy's address).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters")
+try:
+    METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(n, strict=False) for n in env_list("METRICS_ALLOWED_NETWORKS")]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from None
 
 # --- Jauge ------------------------------------------------------------------------------
 # The sandbox is a test checkout anyone can "pay" with: it exists only in development (DEBUG) or

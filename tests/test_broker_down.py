@@ -51,6 +51,7 @@ def test_webhooks_are_stored_while_the_broker_is_down_and_applied_when_it_is_bac
             status, health = get_json(f"{web.url}/healthz", timeout=REQUEST_TIMEOUT + 2)
             assert (status, health["database"]) == (503, "ok")
             assert health["broker"].startswith("error")
+            assert health["storing"] is True  # degraded, but every webhook is stored
         assert PaymentEvent.objects.filter(event_id__startswith="evt_down").count() == 10
         assert CampaignTotal.objects.get(campaign=campaign).total_minor == 0
 

@@ -15,7 +15,7 @@ from campaigns.models.campaigns import (
     origin_is_valid,
 )
 from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry
-from campaigns.models.events import AuditLog, PaymentEvent
+from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
 from campaigns.models.statements import BankAccount, CsvProfile, StatementImport, StatementLine
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "CsvProfile",
     "Donation",
     "DonationSource",
+    "Heartbeat",
     "LedgerEntry",
     "PaymentEvent",
     "StatementImport",

@@ -1,4 +1,4 @@
-"""What arrived and who did what: raw payment events, and the audit log."""
+"""What arrived, who did what, what runs: raw payment events, the audit log, heartbeats."""
 
 from __future__ import annotations
 
@@ -107,3 +107,26 @@ class AuditLog(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_username} {self.action}"
+
+
+class Heartbeat(models.Model):
+    """The last time something proved it runs: `worker:<hostname>` (a worker consumed a task),
+    `beat` (beat scheduled one), `reconcile` (the periodic reconcile, with the drift it found).
+    One row per key, overwritten: read by the health checks and /metrics, in the database so
+    every web process and worker sees the same."""
+
+    # The keys (services/heartbeat.py writes them, selectors/ops.py reads them).
+    WORKER_PREFIX = "worker:"
+    BEAT = "beat"
+    RECONCILE = "reconcile"
+
+    key = models.CharField(max_length=255, unique=True)
+    at = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("pulsation")
+        verbose_name_plural = _("pulsations")
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.at:%Y-%m-%d %H:%M:%S}"
