@@ -13,7 +13,7 @@ import pytest
 
 from bench.harness import BenchDatabase, Gunicorn, django_run, manage
 from tests import worker
-from tests.conftest import webhook_body
+from tests.factories import webhook_body
 from tests.live import get_json
 
 pytestmark = [pytest.mark.postgres]

@@ -20,7 +20,7 @@ from bench.harness import Gunicorn
 from campaigns.models import Heartbeat, PaymentEvent
 from campaigns.services import heartbeat, intake, pledges, reconcile, statements
 from campaigns.tasks import process_payment_event
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.live import request
 from tests.statement_files import Entry, camt053
 from tests.test_settings import load_settings
