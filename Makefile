@@ -49,7 +49,7 @@ lint: $(VENV)/installed
 # English catalogues: compile them after editing a locale/<area>/en/LC_MESSAGES/django.po (the .mo are committed),
 # and check that every string extracted afresh has a reviewed translation (CI runs the same check as a test).
 i18n: $(VENV)/installed
-	$(PY) manage.py compilemessages --ignore .venv --ignore var -v0
+	DEBUG=true $(PY) manage.py compilemessages --ignore .venv --ignore var -v0
 
 i18n-check: $(VENV)/installed
 	$(PY) scripts/i18n_check.py
