@@ -41,8 +41,10 @@ run: $(VENV)/installed
 test: $(VENV)/installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Style (ruff) and the layering contracts of pyproject.toml (import-linter).
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # English catalogues: compile them after editing a locale/<area>/en/LC_MESSAGES/django.po (the .mo are committed),
 # and check that every string extracted afresh has a reviewed translation (CI runs the same check as a test).

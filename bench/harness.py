@@ -223,7 +223,8 @@ print(donation.pk, donation.ledger.get().pk)
         return [row[0] for row in rows]
 
     def progress_refresh(self, env: dict[str, str], *, campaign_id: int) -> None:
-        django_run(env, f"from campaigns import selectors; selectors.progress_refresh(campaign_id={campaign_id})")
+        django_run(env, "from campaigns.services.progress import progress_publish; "
+                        f"progress_publish(campaign_id={campaign_id})")
 
     def totals(self, campaign_id: int) -> dict[str, int]:
         with self.connect() as conn:

@@ -41,7 +41,7 @@ from django.db import transaction
 from django.utils import timezone
 from campaigns.models import Campaign, CampaignTotal, Donation
 from campaigns.services.ledger import donor_key_for
-from campaigns.services.references import reference_generate
+from campaigns.references import reference_generate
 from bench.statements import names
 NAMES = names({pledges})
 random.seed(7)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from django import forms
 from django.utils import formats, timezone
@@ -15,8 +14,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
-from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
+from campaigns.models import MAX_AMOUNT_MINOR, Campaign, origin_is_valid
 from campaigns.services.backoffice import MANUAL_METHODS
+from campaigns.services.campaigns import campaign_currency_frozen, campaign_slug_frozen
 
 COLOR_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
 COLOR_FIELDS = ("color_primary", "color_background", "color_text")
@@ -95,11 +95,7 @@ class CampaignAdminForm(forms.ModelForm):
     @property
     def slug_frozen(self) -> bool:
         """Live (or once live) campaigns keep their slug: embeds on articles point at it."""
-        instance = self.instance
-        if not instance.pk:
-            return False
-        stored = Campaign.objects.filter(pk=instance.pk).values_list("status", flat=True).first()
-        return stored != Campaign.Status.DRAFT or Donation.objects.filter(campaign_id=instance.pk).exists()
+        return campaign_slug_frozen(campaign_id=self.instance.pk)
 
     def _currency(self) -> str:
         return (self.data.get(self.add_prefix("currency")) or self.instance.currency or "EUR").strip().upper()
@@ -108,9 +104,7 @@ class CampaignAdminForm(forms.ModelForm):
         code = self.cleaned_data["currency"].strip().upper()
         if not money.is_known_currency(code):
             raise forms.ValidationError(_("Devise inconnue : %(code)s"), params={"code": code})
-        if self.instance.pk and code != self.instance.currency and Donation.objects.filter(
-            campaign_id=self.instance.pk
-        ).exists():
+        if code != self.instance.currency and campaign_currency_frozen(campaign_id=self.instance.pk):
             raise forms.ValidationError(_("La devise ne peut plus changer : la campagne a reçu des dons."))
         return code
 
@@ -144,13 +138,7 @@ class CampaignAdminForm(forms.ModelForm):
 
     def clean_allowed_origins(self) -> str:
         lines = [line.strip() for line in self.cleaned_data.get("allowed_origins", "").splitlines() if line.strip()]
-        bad = []
-        for line in lines:
-            parts = urlsplit(line)
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or (
-                parts.query or parts.fragment
-            ):
-                bad.append(line)
+        bad = [line for line in lines if not origin_is_valid(line, wildcard=False)]
         if bad:
             raise forms.ValidationError(
                 _("Pas une origine (https://www.exemple.fr) : %(lines)s"), params={"lines": ", ".join(bad)}

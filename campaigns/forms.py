@@ -9,18 +9,10 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
 from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
-from campaigns.providers import PROVIDERS
-from campaigns.providers.checkout import CheckoutProvider
+from campaigns.providers import checkouts_available
 
 # The honeypot: hidden from people by CSS and aria-hidden, filled in by form-spamming bots.
 HONEYPOT_FIELD = "website"
-
-
-def available_providers() -> list[CheckoutProvider]:
-    from django.conf import settings
-
-    providers = [PROVIDERS.get(identifier) for identifier in settings.PAYMENT_PROVIDERS]
-    return [p for p in providers if isinstance(p, CheckoutProvider) and p.is_available()]
 
 
 class DonationForm(forms.Form):
@@ -76,15 +68,13 @@ class DonationForm(forms.Form):
             data["amount"] = typed[-1] if typed else ""
         super().__init__(data, **kwargs)
         self.campaign = campaign
-        self.providers = available_providers()
+        self.providers = checkouts_available()
         self.fields["provider"].choices = [(p.identifier, p.label) for p in self.providers]
         if self.providers:
             self.fields["provider"].initial = self.providers[0].identifier
 
     def _fmt(self, amount_minor: int) -> str:
-        from django.utils.translation import get_language
-
-        return money.format_money(amount_minor, self.campaign.currency, (get_language() or "fr")[:2])
+        return money.format_money(amount_minor, self.campaign.currency)
 
     def clean_amount(self) -> int:
         try:

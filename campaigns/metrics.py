@@ -1,6 +1,6 @@
 """Prometheus metrics (names prefixed `jauge_`).
 
-- Gauges are read from the database at scrape time (selectors_ops): right whatever the number
+- Gauges are read from the database at scrape time (selectors/ops.py): right whatever the number
   of web processes, containers or workers.
 - The two event counts that happen in many processes — webhook answers (web) and the time an
   event waited before it was applied (workers) — are kept in Redis hashes (HINCRBY), so every
@@ -19,6 +19,9 @@ from collections import Counter
 
 from django.conf import settings
 
+from campaigns.progress_cache import redis_client
+from campaigns.selectors.ops import ops_snapshot
+
 logger = logging.getLogger(__name__)
 
 # Seconds from an event's arrival to its application (the sweeper's delay is 60 s by default).
@@ -34,8 +37,6 @@ def _key(name: str) -> str:
 
 
 def _redis():
-    from campaigns.selectors import redis_client
-
     return redis_client(settings.REDIS_URL)
 
 
@@ -88,8 +89,6 @@ class JaugeCollector:
 
     def _database_gauges(self):
         from prometheus_client.core import GaugeMetricFamily
-
-        from campaigns.selectors_ops import ops_snapshot
 
         up = GaugeMetricFamily("jauge_database_up", "1 when the database answered this scrape.")
         try:

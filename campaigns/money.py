@@ -10,6 +10,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
+from django.conf import settings
+from django.utils import translation
 
 
 class AmountError(ValueError):
@@ -33,8 +35,11 @@ def to_decimal(amount_minor: int, currency: str) -> Decimal:
     return Decimal(amount_minor).scaleb(-minor_digits(currency))
 
 
-def format_money(amount_minor: int, currency: str, locale: str = "fr") -> str:
-    """`format_money(2007700, "EUR", "fr")` → '20 077,00 €' (narrow no-break group space)."""
+def format_money(amount_minor: int, currency: str, locale: str | None = None) -> str:
+    """`format_money(2007700, "EUR", "fr")` → '20 077,00 €' (narrow no-break group space).
+    Without a locale: the active language (the admin's, a page's), else the site's."""
+    if locale is None:
+        locale = (translation.get_language() or settings.LANGUAGE_CODE)[:2]
     return format_currency(to_decimal(amount_minor, currency), currency, locale=locale)
 
 

@@ -1,7 +1,9 @@
 """Thin Celery tasks: ids in, a service call, retries declared on the decorator.
 
-Celery is a trigger, not the source of truth: every task's input is in the database, and
-the sweeper re-enqueues what a dead broker or a killed worker lost.
+Celery is a trigger, not the source of truth: every task's input is in the database, and the
+sweeper re-enqueues what a dead broker or a killed worker lost. Services send these tasks by
+name through `campaigns.queue` (they never import this module); every task's base is
+`queue.AfterCommitTask` (config/celery.py).
 """
 
 from __future__ import annotations
@@ -11,32 +13,26 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
+from django.utils import timezone
+
+from campaigns import metrics
+from campaigns.providers.sandbox import sandbox_enabled
+from campaigns.services import heartbeat as heartbeat_service
+from campaigns.services import (
+    intake,
+    pledge_verification,
+    pledges,
+    progress,
+    receipts,
+    reconcile,
+    statement_matching,
+)
 
 logger = logging.getLogger(__name__)
 
 
-def enqueue(task, *args, **options) -> bool:
-    """Send a task without ever blocking or raising: with the broker down, log and move on
-    (the stored row stays unprocessed and the sweeper sends it again)."""
-    try:
-        task.apply_async(args=args, retry=False, **options)
-    except Exception as exc:
-        logger.warning("broker unavailable, %s%r left for the sweeper: %s", task.name, args, exc)
-        return False
-    return True
-
-
-def enqueue_event(event_id: int) -> bool:
-    return enqueue(process_payment_event, event_id)
-
-
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
 def process_payment_event(event_id: int) -> None:
-    from django.utils import timezone
-
-    from campaigns import metrics
-    from campaigns.services import intake
-
     started = timezone.now()
     event = intake.payment_event_process(event_id=event_id)
     # Observed once per event: only by the run that applied it (a redelivery finds it done).
@@ -46,16 +42,12 @@ def process_payment_event(event_id: int) -> None:
 
 @shared_task(acks_late=True)
 def sweep_unprocessed() -> None:
-    from campaigns.services import intake, statement_matching
-
     intake.unprocessed_events_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
     statement_matching.pending_statement_lines_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
 
 
 @shared_task(acks_late=True)
 def refresh_lagging_progress() -> None:
-    from campaigns.services import progress
-
     progress.progress_lagging_refresh()
 
 
@@ -63,31 +55,21 @@ def refresh_lagging_progress() -> None:
 def heartbeat(self) -> None:
     """Sent by beat every HEARTBEAT_SECONDS (expiring soon after): running it proves beat
     schedules and this worker consumes, end to end (see services/heartbeat.py)."""
-    from campaigns.services import heartbeat as beats
-
-    beats.heartbeat_record(key=beats.BEAT)
-    beats.worker_heartbeat_record(hostname=self.request.hostname)
-    beats.workers_forget()  # replaced containers come back under new names: a handful of rows
+    heartbeat_service.heartbeat_record(key=heartbeat_service.BEAT)
+    heartbeat_service.worker_heartbeat_record(hostname=self.request.hostname)
+    heartbeat_service.workers_forget()  # replaced containers come back under new names: a handful of rows
 
 
 @shared_task(acks_late=True)
 def reconcile_totals() -> None:
     """Periodic check: log drift; repairs are an operator's decision (`reconcile --fix`)."""
-    from campaigns.services import reconcile
-
     for drift in reconcile.totals_reconcile(fix=False):
         logger.error("ledger drift: %s", drift)
-
-
-# --- Donations: sandbox checkout, receipts, pledge expiry ------------------------------------
 
 
 # requests' errors are OSErrors: a web process that is down or restarting is retried.
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=8)
 def sandbox_webhook_send(donation_id: int, decision: str) -> None:
-    from campaigns.providers.sandbox import sandbox_enabled
-    from campaigns.services import pledges
-
     if not sandbox_enabled():
         # Queued before the sandbox was switched off: test money must not reach a real total.
         logger.error("sandbox decision for donation %s dropped: the sandbox is off", donation_id)
@@ -98,32 +80,17 @@ def sandbox_webhook_send(donation_id: int, decision: str) -> None:
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
 def send_receipts() -> None:
     """Every receipt due, in batches (scheduled by confirmations, and by beat as a safety net)."""
-    from campaigns.services import receipts
-
-    receipts.receipts_send_due()
-
-
-@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
-def send_receipt(donation_id: int) -> None:
-    """Kept for messages queued before receipts were batched: sends every receipt due, that
-    donation's included."""
-    from campaigns.services import receipts
-
     receipts.receipts_send_due()
 
 
 @shared_task(acks_late=True)
 def expire_pledges() -> None:
-    from campaigns.services import pledges
-
     pledges.pledges_expire()
 
 
 @shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
 def send_pledge_details(donation_id: int) -> None:
     """The bank details and the link that confirms a bank-transfer promise, to its donor."""
-    from campaigns.services import pledge_verification
-
     pledge_verification.pledge_details_send(donation_id=donation_id)
 
 
@@ -133,6 +100,4 @@ def send_pledge_details(donation_id: int) -> None:
 @shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
 def match_statement(import_id: int) -> None:
     """Match an import's pending lines (a re-run only finds what is still pending)."""
-    from campaigns.services import statement_matching
-
     statement_matching.statement_import_match(import_id=import_id)

@@ -11,7 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 logger = logging.getLogger("campaigns.worker")
 
-app = Celery("jauge")
+# Every task waits for the commit and never blocks on the broker (campaigns/queue.py).
+app = Celery("jauge", task_cls="campaigns.queue:AfterCommitTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -1,26 +1,20 @@
 from __future__ import annotations
 
-import json
-import time
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from campaigns.providers.generic import SIGNATURE_HEADER, sign
 from campaigns.services.campaigns import campaign_upsert
-
-WEBHOOK_SECRET = "test-webhook-secret-4f1d7c2a9b8e6d5c3a1f0e9d"  # tests/services.py
 
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
     # Our own key prefix only: never flush the shared server.
     yield
-    from campaigns.selectors import progress_local_forget
+    from campaigns.progress_cache import progress_local_forget
 
     progress_local_forget()
     cache.clear() if cache.__class__.__name__ == "LocMemCache" else _delete_own_keys()
@@ -52,39 +46,6 @@ def campaign(db) -> Campaign:
         },
     )
     return campaign
-
-
-def webhook_body(
-    *,
-    event_id: str,
-    type: str = "donation.succeeded",
-    donation_id: str = "don_1",
-    campaign: str = "test-campaign",
-    amount_minor=2500,
-    currency: str = "EUR",
-    **data,
-) -> bytes:
-    payload = {
-        "id": event_id,
-        "type": type,
-        "data": {
-            "donation_id": donation_id,
-            "campaign": campaign,
-            "amount_minor": amount_minor,
-            "currency": currency,
-            "donor": {"name": "Marie", "email": "m@example.org", "anonymous": False},
-            "occurred_at": "2023-05-12T10:00:00Z",
-            **data,
-        },
-    }
-    return json.dumps(payload).encode()
-
-
-def post_webhook(client: Client, body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None,
-                 signature: str | None = None):
-    header = signature if signature is not None else sign(body, secret, timestamp or int(time.time()))
-    extra = {SIGNATURE_HEADER: header} if header else {}
-    return client.post("/hooks/generic/", body, content_type="application/json", headers=extra)
 
 
 @pytest.fixture
@@ -129,4 +90,13 @@ def page(browser):
     context.close()
 
 
-ARTIFACTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "artifacts"
+
+@pytest.fixture
+def live(db, django_capture_on_commit_callbacks) -> Campaign:
+    """An open campaign, `printemps`, in French, its banner published."""
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign, _ = campaign_upsert(slug="printemps", defaults={
+            "title": "Campagne de printemps", "goal_minor": 2_500_000, "starts_at": now - timedelta(days=1),
+            "ends_at": now + timedelta(days=29), "status": Campaign.Status.ACTIVE, "locale": "fr"})
+    return campaign

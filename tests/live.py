@@ -8,7 +8,7 @@ import time
 from urllib.parse import urlsplit
 
 from campaigns.signing import SIGNATURE_HEADER, sign
-from tests.conftest import WEBHOOK_SECRET
+from tests.factories import WEBHOOK_SECRET
 
 
 def request(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,

@@ -34,7 +34,7 @@ def _form(**overrides) -> dict:
 
 
 def test_an_editor_creates_a_campaign_in_major_units_and_banners_are_told(editor):
-    with mock.patch("campaigns.services.backoffice.campaign_changed") as changed:
+    with mock.patch("campaigns.services.campaigns.campaign_changed") as changed:
         response = editor.post("/admin/campaigns/campaign/add/", _form())
     assert response.status_code == 302, response.content.decode()[:3000]
     campaign = Campaign.objects.get(slug="mai-juin")
@@ -119,3 +119,44 @@ def test_finance_sees_a_campaign_read_only_with_formatted_money(campaign):
     page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
     assert "10\u202f000,00\u00a0€" in page
     assert 'name="goal_minor"' not in page and "1000000" not in page
+
+
+def test_the_campaign_rules_hold_for_every_caller_not_only_the_admin_form(campaign):
+    """The seed, a shell or a future API save through campaign_save: a live campaign keeps its slug
+    (pasted embeds point at it) and a campaign with money keeps its currency."""
+    from django.core.exceptions import ValidationError
+
+    from campaigns.services.campaigns import campaign_save
+    from campaigns.services.ledger import donation_record
+
+    campaign.slug = "renamed"
+    with pytest.raises(ValidationError) as refused:
+        campaign_save(campaign=campaign)
+    assert "slug" in refused.value.message_dict
+    campaign.refresh_from_db()
+    donation_record(campaign=campaign, source="manual", external_id="cheque:1", amount_minor=100)
+    campaign.currency = "CHF"
+    with pytest.raises(ValidationError) as refused:
+        campaign_save(campaign=campaign)
+    assert "currency" in refused.value.message_dict
+    assert Campaign.objects.get(pk=campaign.pk).currency == "EUR"
+
+
+def test_the_admins_htmx_snippet_is_the_readmes_one_that_polls_once_and_stops_when_closed(live, settings):
+    # The fragment polls itself (and stops when the campaign closes): a container that polls too
+    # would double every reader's requests and never stop.
+    from campaigns.admin.campaigns import embed_snippets
+
+    settings.PUBLIC_URL = "https://dons.exemple.fr"
+    live.title = 'Le "grand" appel'
+    snippets = {name: code for name, _label, code in embed_snippets(live)}
+    htmx = snippets["htmx"]
+    assert 'hx-get="https://dons.exemple.fr/embed/printemps/"' in htmx
+    assert 'hx-trigger="load"' in htmx and 'hx-swap="outerHTML"' in htmx
+    assert "every" not in htmx
+    # What the README says a cross-origin hx-get needs: htmx allowed off-origin, and the stylesheet.
+    assert '"selfRequestsOnly": false' in htmx
+    assert 'href="https://dons.exemple.fr/static/embed/jauge-embed.css"' in htmx
+    # A quote in the title does not break the copied HTML.
+    assert 'title="Le &quot;grand&quot; appel"' in snippets["iframe"]
+    assert 'alt="Le &quot;grand&quot; appel"' in snippets["svg"]

@@ -11,8 +11,8 @@ from django.utils import timezone, translation
 
 from campaigns.admin_forms import ManualDonationForm
 from campaigns.models import Campaign, Donation
+from campaigns.selectors.dashboard import _day
 from campaigns.services import ledger
-from campaigns.services.dashboard import _day
 from tests.staff_world import staff_world
 
 pytestmark = pytest.mark.django_db

@@ -10,6 +10,7 @@ from django.test import Client
 from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, LedgerEntry
 from campaigns.services import ledger, pledge_verification
 from campaigns.services.reconcile import campaign_reconcile
+from tests import factories
 from tests.staff_world import staff_world
 
 
@@ -181,3 +182,14 @@ def test_a_received_transfer_settles_its_pending_pledge_instead_of_adding_a_gift
     assert not campaign_reconcile(campaign=campaign)
     again = finance.post("/admin/campaigns/donation/manual/", data)
     assert again.status_code == 200 and _total(campaign) == 4000
+
+
+def test_a_corrected_gift_shows_what_the_ledger_holds_and_is_not_refundable_at_zero(campaign, finance):
+    donation, _ = ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="cheque:77",
+                                         amount_minor=2500)
+    factories.correct(donation.pk, delta_minor=-200, note="frais bancaires")
+    listing = finance.get("/admin/campaigns/donation/").content.decode()
+    assert "23,00\xa0€" in listing and "25,00\xa0€" in listing  # the amount given, and what counts
+    factories.correct(donation.pk, delta_minor=-2300, note="chèque sans provision")
+    page = finance.get(f"/admin/campaigns/donation/{donation.pk}/change/").content.decode()
+    assert f"/admin/campaigns/donation/{donation.pk}/refund/" not in page

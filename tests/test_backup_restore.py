@@ -13,7 +13,7 @@ import pytest
 
 from bench.harness import BenchDatabase, Gunicorn, django_run, manage
 from tests import worker
-from tests.conftest import webhook_body
+from tests.factories import webhook_body
 from tests.live import get_json
 
 pytestmark = [pytest.mark.postgres]
@@ -62,11 +62,11 @@ def _apply(env: dict[str, str], *, prefix: str, count: int, amount: int) -> None
     bodies = [webhook_body(event_id=f"evt_{prefix}{i}", donation_id=f"don_{prefix}{i}", amount_minor=amount).decode()
               for i in range(count)]
     django_run(env, f"""
-from campaigns.providers.generic import GenericProvider
+from campaigns.providers.generic import GenericWebhooks
 from campaigns.services import intake
 from campaigns.models import PaymentEvent
 for body in {bodies!r}:
-    event = GenericProvider().parse(body.encode())
+    event = GenericWebhooks().parse(body.encode())
     intake.payment_event_receive(provider="generic", event=event, body=body.encode(), headers={{}})
 for pk in PaymentEvent.objects.filter(status="received").values_list("pk", flat=True):
     intake.payment_event_process(event_id=pk)

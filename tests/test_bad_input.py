@@ -12,7 +12,7 @@ from django.test import Client
 
 from campaigns.models import MAX_AMOUNT_MINOR, Campaign, CampaignTotal, Donation, PaymentEvent
 from campaigns.services import intake, ledger, pledges
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.staff_world import staff_world
 from tests.test_admin_campaigns import _form
 from tests.test_donate import donate
@@ -151,7 +151,7 @@ def test_a_pledge_integrity_error_other_than_the_reference_is_not_retried(campai
 @pytest.mark.postgres
 @pytest.mark.worker
 def test_a_real_worker_and_the_sweeper_stop_retrying_an_event_that_keeps_raising(transactional_db, campaign, client):
-    from campaigns.tasks import enqueue, sweep_unprocessed
+    from campaigns.tasks import sweep_unprocessed
     from tests.worker import celery_worker, wait_until
 
     body = json.loads(webhook_body(event_id="evt_nul_worker"))
@@ -162,7 +162,7 @@ def test_a_real_worker_and_the_sweeper_stop_retrying_an_event_that_keeps_raising
         def failed_after_sweeps() -> bool:
             event = PaymentEvent.objects.get()
             if event.status == PaymentEvent.Status.RECEIVED:
-                enqueue(sweep_unprocessed)  # what beat does every 30 s
+                sweep_unprocessed.delay()  # what beat does every 30 s
             return event.status == PaymentEvent.Status.FAILED
 
         wait_until(failed_after_sweeps, timeout=60, interval=1, message="the event to stop as failed")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.bank.reference_search import CONFUSABLES, find_reference_candidates
-from campaigns.services.references import ALPHABET, BODY_LENGTH, check_character, is_valid_code, reference_find
+from campaigns.bank.reference_search import CONFUSABLES, find_reference_candidates, reference_find
+from campaigns.references import ALPHABET, BODY_LENGTH, check_character, is_valid_code
 
 
 def ref(body: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from bench.harness import Gunicorn, RedisServer
 from campaigns.models import CampaignTotal, PaymentEvent
-from tests.conftest import webhook_body
+from tests.factories import webhook_body
 from tests.live import get_json, post_signed
 from tests.worker import ROOT, celery_worker, process_env, wait_until
 

@@ -15,7 +15,7 @@ from django.core.management import call_command
 
 from bench.harness import Gunicorn, RedisServer
 from campaigns.models import CampaignTotal, LedgerEntry, PaymentEvent
-from tests.conftest import webhook_body
+from tests.factories import webhook_body
 from tests.live import post_signed
 from tests.worker import CeleryProcess, celery_worker, process_env, wait_until
 

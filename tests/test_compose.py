@@ -49,6 +49,21 @@ def test_compose_app_services_read_an_env_file_and_use_postgres_and_redis():
     assert (ROOT / ".env.example").exists()
 
 
+def test_the_compose_web_healthcheck_asks_for_a_host_the_example_env_allows():
+    # `cp .env.example .env` then `docker compose up`: a Host outside ALLOWED_HOSTS answers 400,
+    # and the web service would never turn healthy.
+    import re
+    from pathlib import Path
+
+    import yaml
+    from django.http.request import validate_host
+
+    root = Path(__file__).resolve().parent.parent
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    check = " ".join(compose["services"]["web"]["healthcheck"]["test"])
+    host = re.search(r"https?://([^/:'\"]+)(?::\d+)?/healthz", check).group(1)
+    allowed = re.search(r"^ALLOWED_HOSTS=(.*)$", (root / ".env.example").read_text(), re.M).group(1).split(",")
+    assert validate_host(host, [name.strip() for name in allowed])
 def test_web_replicas_publish_no_host_port_and_only_the_cache_does():
     services = _compose()["services"]
     for name, service in services.items():

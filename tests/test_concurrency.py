@@ -12,7 +12,7 @@ from django.test import Client
 
 from campaigns.models import CampaignTotal, LedgerEntry, PaymentEvent
 from campaigns.services import intake, reconcile
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 
 pytestmark = [pytest.mark.postgres]
 

@@ -17,10 +17,11 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import CampaignTotal, Donation, LedgerEntry
+from campaigns.selectors.dashboard import dashboard_data
 from campaigns.services import ledger
 from campaigns.services.campaigns import campaign_upsert
-from campaigns.services.dashboard import dashboard_data
 from campaigns.services.reconcile import totals_compute
+from tests import factories
 from tests.staff_world import staff_world
 
 ARTICLES = [f"https://www.exemple.fr/article-{n}" for n in range(5)] + [""]
@@ -40,14 +41,14 @@ def _generate_history(campaign, *, seed: int, count: int = 120) -> None:
         )
         if rng.random() < 0.1:
             continue  # stays a pending pledge
-        ledger.donation_confirm(donation_id=donation.pk)
+        factories.confirm(donation.pk)
         roll = rng.random()
         if roll < 0.1:
-            ledger.donation_refund(donation_id=donation.pk)
+            factories.refund(donation.pk)
         elif roll < 0.2:
-            ledger.donation_refund(donation_id=donation.pk, amount_minor=rng.randint(1, donation.amount_minor))
+            factories.refund(donation.pk, amount_minor=rng.randint(1, donation.amount_minor))
         elif roll < 0.25:
-            ledger.donation_correct(donation_id=donation.pk, delta_minor=rng.randint(-50, 500), note="gen")
+            factories.correct(donation.pk, delta_minor=rng.randint(-50, 500), note="gen")
     # The ledger is append-only through the ORM; spreading the booking dates over the campaign
     # is test set-up of a history, done in SQL.
     with connection.cursor() as cursor:

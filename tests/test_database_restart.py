@@ -15,7 +15,7 @@ import pytest
 
 from bench.harness import Gunicorn, PostgresServer, django_run, manage
 from campaigns.signing import SIGNATURE_HEADER, sign
-from tests.conftest import WEBHOOK_SECRET, webhook_body
+from tests.factories import WEBHOOK_SECRET, webhook_body
 from tests.live import get_json, post_signed, request
 from tests.worker import celery_worker, wait_until
 

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from campaigns import selectors
+from campaigns import progress_cache
 from campaigns.models import Campaign, Donation
 from campaigns.services import ledger, pledge_verification
 from campaigns.services.campaigns import campaign_changed, campaign_upsert
@@ -302,8 +302,8 @@ def test_current_shows_the_live_campaign_or_nothing_with_slow_polling(client, db
 def test_banner_renders_with_at_most_one_query_and_none_when_cached(
     client, demo, django_assert_max_num_queries, django_assert_num_queries
 ):
-    cache.delete(selectors._progress_key(DEMO))  # only our key: the Redis server is shared
-    selectors.progress_local_forget()
+    cache.delete(progress_cache.progress_key(DEMO))  # only our key: the Redis server is shared
+    progress_cache.progress_local_forget()
     with django_assert_max_num_queries(1):
         assert client.get("/embed/mai-juin-2023/").status_code == 200
     with django_assert_num_queries(0):
@@ -364,9 +364,23 @@ def test_the_admin_preview_token_shows_a_draft_privately_and_nothing_else_does(
 
 
 def test_the_current_banner_renders_with_one_query_on_a_cold_cache(client, demo, django_assert_max_num_queries):
-    cache.delete(selectors._progress_key(DEMO))
-    selectors.campaign_current_forget()
-    selectors.progress_local_forget()
+    cache.delete(progress_cache.progress_key(DEMO))
+    progress_cache.current_slug_forget()
+    progress_cache.progress_local_forget()
     with django_assert_max_num_queries(1):
         body = client.get("/embed/current/").content.decode()
     assert "20\u202f077,00\u00a0€" in body
+
+
+@pytest.mark.parametrize("path", ["/embed/printemps/", "/embed/printemps/frame/", "/embed/printemps.svg",
+                                  "/embed/printemps.js", "/api/campaigns/printemps/progress.json"])
+def test_a_logged_in_editor_reading_an_embed_gets_the_public_answer(client, live, path, django_user_model):
+    # The editor previewing their article carries session and CSRF cookies: the answer must still be
+    # the shared, cookie-free one a cache may give to every reader.
+    client.force_login(django_user_model.objects.create_user("editor", is_staff=True))
+    client.get("/admin/")  # sets the CSRF cookie too
+    response = client.get(path)
+    assert response.status_code == 200
+    assert not response.cookies
+    assert "cookie" not in response.get("Vary", "").lower()
+    assert response["Cache-Control"].startswith("public")

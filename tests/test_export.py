@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns.models import AuditLog, Donation
 from campaigns.services import ledger
+from tests import factories
 from tests.staff_world import staff_world
 
 
@@ -33,7 +34,7 @@ def test_export_streams_the_filtered_donations_as_excel_ready_csv(campaign, fina
                            amount_minor=2550, donor_name="Élodie Œuvray; «guillemets»", donor_email="e@example.org")
     refunded, _ = ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="cash:2",
                                          amount_minor=1000)
-    ledger.donation_refund(donation_id=refunded.pk, amount_minor=400)
+    factories.refund(refunded.pk, amount_minor=400)
     ledger.donation_create(campaign=campaign, source=Donation.Source.BANK, external_id="bank:3", amount_minor=9900,
                            currency="EUR")
 

@@ -16,7 +16,8 @@ from campaigns.providers.generic import parse_body
 from campaigns.services import intake, ledger
 from campaigns.services.campaigns import campaign_upsert
 from campaigns.services.reconcile import campaign_reconcile
-from tests.conftest import post_webhook, webhook_body
+from tests import factories
+from tests.factories import post_webhook, webhook_body
 from tests.staff_world import staff_world
 
 NAME, EMAIL = "Marie Curie", "marie.curie@example.org"
@@ -126,6 +127,128 @@ def test_a_deferred_refund_still_applies_after_its_donors_data_was_erased(campai
     assert CampaignTotal.objects.get(campaign=campaign).total_minor == 2500
 
 
+class _Eraser:
+    """donor_erase in a thread of its own; `blocked` once it found a lock taken and let go."""
+
+    def __init__(self, monkeypatch, donation_id: int):
+        import threading
+
+        from campaigns.services import gdpr
+
+        self.attempts: list[int] = []
+        self.errors: list[BaseException] = []
+        self.done = threading.Event()
+        pause = gdpr._lock_retry_pause
+        monkeypatch.setattr(gdpr, "_lock_retry_pause", lambda attempt: (self.attempts.append(attempt), pause(0)))
+        self.thread = threading.Thread(target=self._run, args=(donation_id,))
+
+    def _run(self, donation_id: int) -> None:
+        from django.db import connections
+
+        from campaigns.services.gdpr import donor_erase
+
+        try:
+            donor_erase(actor=None, donation_id=donation_id, reason="demande du donateur")
+        except BaseException as exc:
+            self.errors.append(exc)
+        finally:
+            connections.close_all()
+            self.done.set()
+
+    def start_and_wait_until_blocked_or_done(self) -> None:
+        from tests.worker import wait_until
+
+        self.thread.start()
+        wait_until(lambda: self.attempts or self.done.is_set(), timeout=60, message="the erasure to try")
+
+
+@pytest.mark.postgres
+def test_an_erasure_waits_for_an_event_being_processed_without_holding_its_donation(
+    transactional_db, campaign, monkeypatch
+):
+    """A worker holds an event and goes on to the counter and the donation: an erasure that
+    held the donation while waiting for that event would deadlock with it."""
+    from django.db import DatabaseError, transaction
+
+    client = Client()
+    post_webhook(client, webhook_body(event_id="evt_ok", donation_id="don_1"))
+    factories.process_all()
+    post_webhook(client, webhook_body(event_id="evt_rf", type="donation.refunded", donation_id="don_1",
+                                      amount_minor=500))
+    donation = Donation.objects.get(external_id="don_1")
+    eraser = _Eraser(monkeypatch, donation.pk)
+
+    with transaction.atomic():
+        PaymentEvent.objects.select_for_update().get(event_id="evt_rf")  # the worker's claim
+        eraser.start_and_wait_until_blocked_or_done()
+        try:
+            Donation.objects.select_for_update(nowait=True).get(pk=donation.pk)  # the worker's next lock
+            donation_free = True
+        except DatabaseError:
+            donation_free = False
+    eraser.thread.join()
+
+    assert donation_free, "the erasure held the donation while waiting for the event"
+    assert not eraser.errors, eraser.errors
+    donation.refresh_from_db()
+    assert donation.donor_email == ""
+
+
+@pytest.mark.postgres
+def test_an_erasure_does_not_hold_a_deferred_refund_a_confirming_worker_needs(transactional_db, campaign, monkeypatch):
+    """The worker confirming a donation holds its event, the counter and the donation, then
+    takes the donation's deferred refund events: the erasure must not sit on one of them."""
+    from django.db import DatabaseError, connection, transaction
+
+    client = Client()
+    post_webhook(client, webhook_body(event_id="evt_rf", type="donation.refunded", donation_id="don_1",
+                                      amount_minor=500))
+    post_webhook(client, webhook_body(event_id="evt_fail", type="donation.failed", donation_id="don_1"))
+    factories.process_all()
+    assert PaymentEvent.objects.get(event_id="evt_rf").status == PaymentEvent.Status.DEFERRED
+    donation = Donation.objects.get(external_id="don_1")
+    eraser = _Eraser(monkeypatch, donation.pk)
+
+    with transaction.atomic():
+        ledger.total_lock(campaign_id=campaign.pk)  # the confirming worker's counter lock
+        eraser.start_and_wait_until_blocked_or_done()
+        # Not NOWAIT: each of the erasure's attempts may hold the event for a millisecond
+        # before it lets go; what must never happen is holding it while waiting for us (a
+        # deadlock: the timeout is under PostgreSQL's 1 s deadlock check, so we see it first).
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '500ms'")
+        try:
+            list(PaymentEvent.objects.select_for_update().filter(status=PaymentEvent.Status.DEFERRED))
+            deferred_free = True
+        except DatabaseError:
+            deferred_free = False
+    eraser.thread.join()
+
+    assert deferred_free, "the erasure held a deferred refund while waiting for the counter"
+    assert not eraser.errors, eraser.errors
+
+
+@pytest.mark.postgres
+def test_an_erasure_during_a_gift_of_the_same_donor_leaves_no_donor_drift(transactional_db, campaign, monkeypatch):
+    """The donor check of a new gift (under the campaign's lock) and the erasure's new donor key
+    must not interleave: the erasure takes the campaign's lock too."""
+    from django.db import transaction
+
+    first = factories.record(campaign, "cheque:1", 2000, "marie@example.org")
+    eraser = _Eraser(monkeypatch, first.pk)
+
+    with transaction.atomic():
+        # A worker is recording the same donor's second gift: its donor check has run.
+        total = ledger.total_lock(campaign_id=campaign.pk)
+        gift = ledger.donation_new(campaign=campaign, amount_minor=3000, source=Donation.Source.GENERIC,
+                                   external_id="don_2", currency="EUR", donor_email="marie@example.org")
+        ledger.donation_confirm(total=total, donation=gift, at=timezone.now())
+        eraser.start_and_wait_until_blocked_or_done()
+    eraser.thread.join()
+
+    assert not eraser.errors, eraser.errors
+    assert factories.counter(campaign).donor_count == 1
+    assert campaign_reconcile(campaign=campaign) == []
 def test_erasure_of_a_donor_named_ation_leaves_a_deferred_refund_applicable(campaign):
     """The old scrub removed "ation" from every string: `donation.refunded` became `don.refunded`."""
     from campaigns.services.gdpr import donor_erase

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from campaigns.models import CampaignTotal, Donation, LedgerEntry, PaymentEvent
 from campaigns.services import intake, reconcile
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 
 pytestmark = pytest.mark.django_db
 

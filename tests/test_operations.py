@@ -20,7 +20,7 @@ from bench.harness import Gunicorn
 from campaigns.models import Heartbeat, PaymentEvent
 from campaigns.services import heartbeat, intake, pledges, reconcile, statements
 from campaigns.tasks import process_payment_event
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.live import request
 from tests.statement_files import Entry, camt053
 from tests.test_settings import load_settings
@@ -251,9 +251,9 @@ def test_a_worker_that_stopped_consuming_exits_to_be_replaced(transactional_db, 
     try:
         time.sleep(8)
         assert worker.proc.poll() is None, worker.output()[-2000:]  # nothing waits: it stays
-        from campaigns.providers.generic import GenericProvider
+        from campaigns.providers.generic import GenericWebhooks
 
-        event = GenericProvider().parse(webhook_body(event_id="evt_w", donation_id="don_w"))
+        event = GenericWebhooks().parse(webhook_body(event_id="evt_w", donation_id="don_w"))
         intake.payment_event_receive(provider="generic", event=event, body=b"{}", headers={})
         PaymentEvent.objects.update(received_at=timezone.now() - timedelta(seconds=30))
         wait_until(lambda: worker.proc.poll() is not None, timeout=90, interval=0.5,

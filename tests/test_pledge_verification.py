@@ -13,7 +13,8 @@ from django.core import mail, signing
 from django.utils import timezone
 
 from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation
-from campaigns.services import backoffice, pledge_verification, pledges
+from campaigns.services import pledge_verification, pledges
+from campaigns.services.campaigns import campaign_save
 from campaigns.services.reconcile import campaign_reconcile
 from tests.test_donate import IBAN, donate, text
 
@@ -131,7 +132,7 @@ def test_the_public_pending_figure_is_capped_per_campaign(client, big_campaign, 
 
     big_campaign.pending_cap_percent = 10
     with django_capture_on_commit_callbacks(execute=True):
-        backoffice.campaign_save(campaign=big_campaign)
+        campaign_save(campaign=big_campaign)
     assert _public(client)["pending_minor"] == 250_000
 
 

@@ -9,8 +9,9 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.utils import timezone
 
-from campaigns import selectors
+from campaigns import progress_cache
 from campaigns.models import Campaign
+from campaigns.selectors import progress as selectors
 from campaigns.services import ledger
 from campaigns.services.campaigns import campaign_upsert
 
@@ -21,6 +22,9 @@ CONTRACT_FIELDS = [
     "slug", "title", "currency", "goal_minor", "total_minor", "pending_minor", "percent",
     "donors", "donations", "status", "starts_at", "ends_at", "version", "updated_at",
 ]
+
+ARTICLE_ORIGIN = "https://www.journal.example"
+CURRENT_JSON = "/api/campaigns/current/progress.json"
 
 
 @pytest.fixture
@@ -51,7 +55,7 @@ def test_progress_json_has_the_contract_fields_and_the_demo_values(client, demo,
     # 455 donations, and the read is still the cached snapshot, or one query on the counter row.
     with django_assert_max_num_queries(0):
         assert client.get(DEMO).status_code == 200
-    cache.delete(selectors._progress_key("mai-juin-2023"))
+    cache.delete(progress_cache.progress_key("mai-juin-2023"))
     with django_assert_max_num_queries(1):
         assert client.get(DEMO).json()["total_minor"] == 2_007_700
 
@@ -122,7 +126,7 @@ def test_current_slug_is_the_featured_active_campaign_else_the_one_ending_soones
 
 def test_current_slug_with_no_active_campaign_says_none(client, given, django_capture_on_commit_callbacks):
     Campaign.objects.filter(pk=given.pk).update(status=Campaign.Status.CLOSED)
-    selectors.campaign_current_forget()
+    progress_cache.current_slug_forget()
     response = client.get("/api/campaigns/current/progress.json")
     assert response.status_code == 200
     assert response.json() == {"status": "none"}
@@ -154,8 +158,8 @@ def test_a_batch_of_ledger_entries_publishes_progress_once_with_the_final_total(
     from django.db import transaction
 
     refreshed = []
-    original = selectors.progress_store
-    monkeypatch.setattr(selectors, "progress_store",
+    original = progress_cache.snapshot_store
+    monkeypatch.setattr(progress_cache, "snapshot_store",
                         lambda snapshot, **kw: refreshed.append(snapshot["total_minor"]) or original(snapshot, **kw))
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         for i in range(5):
@@ -181,12 +185,12 @@ def test_a_late_writer_never_puts_an_older_snapshot_back(client, campaign, djang
     older = selectors.progress_build(campaign_id=campaign.pk)
     with django_capture_on_commit_callbacks(execute=True):
         ledger.donation_record(campaign=campaign, source="manual", external_id="b", amount_minor=200)
-    assert selectors.progress_store(older) is False  # the late write of v1 is refused
-    selectors.progress_local_forget()
+    assert progress_cache.snapshot_store(older) is False  # the late write of v1 is refused
+    progress_cache.progress_local_forget()
     data = client.get("/api/campaigns/test-campaign/progress.json").json()
     assert (data["total_minor"], data["version"]) == (300, older["version"] + 1)
     # The same version again (a reader rebuilding a snapshot the cache lost) is accepted.
-    assert selectors.progress_store(selectors.progress_build(campaign_id=campaign.pk)) is True
+    assert progress_cache.snapshot_store(selectors.progress_build(campaign_id=campaign.pk)) is True
 
 
 def test_a_campaign_edit_bumps_the_version_so_the_banner_follows_it(
@@ -195,10 +199,10 @@ def test_a_campaign_edit_bumps_the_version_so_the_banner_follows_it(
     before = client.get("/api/campaigns/test-campaign/progress.json").json()
     campaign.title = "Campagne renommée"
     with django_capture_on_commit_callbacks(execute=True):
-        from campaigns.services.backoffice import campaign_save
+        from campaigns.services.campaigns import campaign_save
 
         campaign_save(campaign=campaign)
-    selectors.progress_local_forget()
+    progress_cache.progress_local_forget()
     after = client.get("/api/campaigns/test-campaign/progress.json").json()
     assert after["title"] == "Campagne renommée" and after["version"] > before["version"]
 
@@ -210,7 +214,7 @@ def test_a_webhook_publishes_its_snapshot_from_the_rows_it_locked(
     is built from memory: no query, one Redis round trip."""
     from campaigns.models import PaymentEvent
     from campaigns.services import intake
-    from tests.conftest import post_webhook, webhook_body
+    from tests.factories import post_webhook, webhook_body
 
     no_receipt = {"name": "Marie", "email": "", "anonymous": False}
     post_webhook(client, webhook_body(event_id="evt_mem", donation_id="don_mem", amount_minor=700, donor=no_receipt))
@@ -219,7 +223,7 @@ def test_a_webhook_publishes_its_snapshot_from_the_rows_it_locked(
     with django_assert_num_queries(0):
         for callback in callbacks:
             callback()
-    selectors.progress_local_forget()
+    progress_cache.progress_local_forget()
     assert selectors.campaign_progress(slug=campaign.slug)["total_minor"] == 700
 
 
@@ -231,10 +235,10 @@ def test_a_snapshot_left_behind_by_a_dead_worker_is_republished(client, campaign
         ledger.donation_record(campaign=campaign, source="manual", external_id="a", amount_minor=100)
     with django_capture_on_commit_callbacks(execute=False):  # committed, never published
         ledger.donation_record(campaign=campaign, source="manual", external_id="b", amount_minor=200)
-    selectors.progress_local_forget()
+    progress_cache.progress_local_forget()
     assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 100
     assert progress_lagging_refresh() == ["test-campaign"]
-    selectors.progress_local_forget()
+    progress_cache.progress_local_forget()
     assert client.get("/api/campaigns/test-campaign/progress.json").json()["total_minor"] == 300
     assert progress_lagging_refresh() == []
 
@@ -262,7 +266,7 @@ def test_a_database_restored_behind_the_cache_is_republished(client, campaign, d
             ledger.donation_record(campaign=campaign, source="manual", external_id=f"r{i}", amount_minor=100)
     CampaignTotal.objects.filter(campaign=campaign).update(total_minor=100, version=1)  # "restored"
     assert progress_lagging_refresh() == ["test-campaign"]
-    selectors.progress_local_forget()
+    progress_cache.progress_local_forget()
     data = client.get("/api/campaigns/test-campaign/progress.json").json()
     assert (data["total_minor"], data["version"]) == (100, 1)
 
@@ -274,5 +278,41 @@ def test_a_campaign_created_again_under_the_same_slug_is_not_held_back(campaign,
         for i in range(3):
             ledger.donation_record(campaign=campaign, source="manual", external_id=f"s{i}", amount_minor=100)
     fresh = selectors.progress_build(campaign_id=campaign.pk) | {"campaign_id": campaign.pk + 1000, "version": 1}
-    assert selectors.progress_store(fresh) is True  # another row, its own versions
+    assert progress_cache.snapshot_store(fresh) is True  # another row, its own versions
     assert CampaignTotal.objects.get(campaign=campaign).version > 1
+
+
+def test_progress_json_for_current_with_no_live_campaign_has_an_etag_answers_304_and_any_origin_may_read_it(
+    client, db
+):
+    empty = client.get(CURRENT_JSON, headers={"Origin": ARTICLE_ORIGIN})
+    assert empty.status_code == 200
+    assert empty.json() == {"status": "none"}
+    assert empty["Access-Control-Allow-Origin"] == "*"
+    assert "public" in empty["Cache-Control"] and "stale-while-revalidate" in empty["Cache-Control"]
+    etag = empty["ETag"]
+    again = client.get(CURRENT_JSON, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again["ETag"] == etag
+    assert "public" in again["Cache-Control"]
+
+
+def test_a_campaign_starting_changes_the_etag_of_an_empty_current(client, db, django_capture_on_commit_callbacks):
+    from campaigns import progress_cache
+
+    etag = client.get(CURRENT_JSON)["ETag"]
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_upsert(slug="ete", defaults={
+            "title": "Été", "goal_minor": 5000, "starts_at": now - timedelta(days=1),
+            "ends_at": now + timedelta(days=2), "status": Campaign.Status.ACTIVE})
+    progress_cache.current_slug_forget()
+    response = client.get(CURRENT_JSON, headers={"If-None-Match": etag})
+    assert response.status_code == 200
+    assert response.json()["slug"] == "ete"
+
+
+def test_progress_json_answers_head_like_get(client, live):
+    response = client.head("/api/campaigns/printemps/progress.json")
+    assert response.status_code == 200
+    assert response["ETag"] == client.get("/api/campaigns/printemps/progress.json")["ETag"]

@@ -9,7 +9,7 @@ import stripe
 
 from campaigns.models import Campaign, Donation, PaymentEvent
 from campaigns.services import pledges
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.test_stripe import FakeStripeHTTP, post_stripe, stripe_event
 
 pytestmark = pytest.mark.django_db
@@ -43,9 +43,9 @@ def test_a_drafts_progress_json_is_404_and_says_nothing(client, campaign):
     campaign.status = Campaign.Status.DRAFT
     campaign.title = "Projet secret de la rédaction"
     campaign.save()
-    from campaigns.selectors import progress_refresh
+    from campaigns.services.progress import progress_publish
 
-    progress_refresh(slug=campaign.slug)
+    progress_publish(campaign_id=campaign.pk)
     response = client.get(f"/api/campaigns/{campaign.slug}/progress.json")
     assert response.status_code == 404
     assert "Projet secret" not in response.content.decode()
@@ -56,7 +56,7 @@ def test_a_drafts_progress_json_is_404_and_says_nothing(client, campaign):
         assert "Projet secret" not in response.content.decode(), url
     campaign.status = Campaign.Status.ACTIVE
     campaign.save()
-    progress_refresh(slug=campaign.slug)
+    progress_publish(campaign_id=campaign.pk)
     assert client.get(f"/api/campaigns/{campaign.slug}/progress.json").status_code == 200
 
 

@@ -94,7 +94,7 @@ def test_the_donation_form_works_with_redis_down(client, campaign, caplog):
                         "LOCATION": f"redis://127.0.0.1:{_dead_port()}/0", "KEY_PREFIX": "jauge-dead",
                         "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2}}}
     with override_settings(CACHES=dead), caplog.at_level(logging.WARNING, logger="campaigns"):
-        from campaigns.selectors import progress_local_forget
+        from campaigns.progress_cache import progress_local_forget
 
         progress_local_forget()
         assert client.get("/c/test-campaign/").status_code == 200

@@ -101,3 +101,18 @@ def test_reconcile_command_exits_1_on_drift_and_0_after_fix(transactional_db, ca
     assert run().returncode == 0
     unknown = run("--campaign", "unknown")
     assert unknown.returncode == 1 and "unknown campaign 'unknown'" in unknown.stderr
+
+
+def test_reconcile_recounts_the_refunds_waiting_for_their_success(db, campaign, client):
+    from campaigns.models import PaymentEvent
+    from campaigns.services import intake, reconcile
+    from tests.factories import post_webhook, webhook_body
+
+    post_webhook(client, webhook_body(event_id="evt_wait", type="donation.refunded", donation_id="don_w",
+                                      amount_minor=100))
+    intake.payment_event_process(event_id=PaymentEvent.objects.get().pk)
+    assert reconcile.campaign_reconcile(campaign=campaign) == []
+    CampaignTotal.objects.filter(campaign=campaign).update(deferred_events=0)
+    drifts = reconcile.campaign_reconcile(campaign=campaign, fix=True)
+    assert [(d.field, d.stored, d.computed) for d in drifts] == [("deferred_events", 0, 1)]
+    assert CampaignTotal.objects.get(campaign=campaign).deferred_events == 1

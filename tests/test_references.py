@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from campaigns.services.references import (
+from campaigns.bank.reference_search import reference_find
+from campaigns.references import (
     ALPHABET,
     BODY_LENGTH,
     InvalidReference,
     check_character,
     is_valid_code,
-    reference_find,
     reference_generate,
     reference_normalize,
 )

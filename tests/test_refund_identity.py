@@ -16,10 +16,10 @@ import stripe
 from django.utils import timezone
 
 from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
-from campaigns.services import intake, ledger, pledges
+from campaigns.services import intake, ledger, pledges, refunds
 from campaigns.services.campaigns import campaign_upsert
 from campaigns.services.reconcile import campaign_reconcile
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.test_stripe import WEBHOOK_SECRET, post_stripe, session_completed, stripe_event
 
 pytestmark = pytest.mark.django_db
@@ -282,9 +282,9 @@ def test_a_refund_whose_success_never_comes_fails_after_the_configured_time(clie
     _process_all()
     event = PaymentEvent.objects.get()
     assert event.status == PaymentEvent.Status.DEFERRED
-    assert intake.deferred_refunds_expire() == []  # not yet
+    assert refunds.deferred_refunds_expire() == []  # not yet
 
-    assert intake.deferred_refunds_expire(now=timezone.now() + timedelta(hours=2)) == [event.pk]
+    assert refunds.deferred_refunds_expire(now=timezone.now() + timedelta(hours=2)) == [event.pk]
     event.refresh_from_db()
     assert event.status == PaymentEvent.Status.FAILED
     assert "never came within 1 h" in event.last_error

@@ -40,3 +40,17 @@ def test_an_unknown_campaign_page_answers_a_readable_404(client, db, settings):
     response = client.get("/c/nulle-part/")
     assert response.status_code == 404
     assert "Page introuvable" in response.content.decode()
+
+
+def test_every_environment_variable_the_settings_read_is_documented():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "config" / "settings.py").read_text()
+    names = set(re.findall(r'(?:env_(?:str|int|bool|list)|os\.environ\.get)\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    assert {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "EMBED_ALLOWED_ORIGINS"} <= names
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    assert not {name for name in names if not re.search(rf"^#?\s*{name}=", example, re.M)}, ".env.example"
+    assert not {name for name in names if f"`{name}`" not in readme}, "README"

@@ -10,10 +10,11 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import AuditLog, CampaignTotal, Donation, LedgerEntry, StatementImport, StatementLine
-from campaigns.services import ledger, pledges, statement_review, statements
+from campaigns.references import check_character
+from campaigns.services import pledges, statement_review, statements
 from campaigns.services.reconcile import campaign_reconcile
-from campaigns.services.references import check_character
 from campaigns.services.statement_matching import pending_statement_lines_sweep, statement_import_match
+from tests import factories
 from tests.staff_world import staff_world
 from tests.statement_files import Entry, camt053
 
@@ -85,7 +86,7 @@ def test_two_lines_for_one_pledge_in_one_batch_count_once(campaign):
 
 def test_an_expired_pledge_is_still_confirmed(campaign):
     pledge = _pledge(campaign)
-    ledger.donation_fail(donation_id=pledge.pk, status=Donation.Status.EXPIRED)
+    factories.fail(pledge.pk, status=Donation.Status.EXPIRED)
     _run([Entry("40.00", pledge.reference)])
     pledge.refresh_from_db()
     assert pledge.status == Donation.Status.CONFIRMED

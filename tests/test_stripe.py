@@ -11,7 +11,9 @@ import pytest
 import stripe
 
 from campaigns.models import CampaignTotal, Donation, PaymentEvent
-from campaigns.services import intake, pledges
+from campaigns.services import pledges
+from campaigns.services.reconcile import campaign_reconcile
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +44,6 @@ def post_stripe(client, body: bytes, secret: str = WEBHOOK_SECRET, header: str |
     return client.post("/hooks/stripe/", body, content_type="application/json", headers=headers)
 
 
-def process_all() -> None:
-    for event_id in PaymentEvent.objects.filter(status="received").order_by("pk").values_list("pk", flat=True):
-        intake.payment_event_process(event_id=event_id)
 
 
 def session_completed(pledge: Donation, *, event_id="evt_cs_1", amount=None, currency="eur", pi="pi_1") -> bytes:
@@ -71,8 +70,8 @@ def test_completed_checkout_confirms_the_pledge_once_even_when_delivered_twice(c
     body = session_completed(pledge)
     assert post_stripe(client, body).status_code == 202
     assert post_stripe(client, body).status_code == 200
-    process_all()
-    process_all()
+    factories.process_all()
+    factories.process_all()
     pledge.refresh_from_db()
     assert pledge.status == Donation.Status.CONFIRMED
     assert total(campaign) == 2500
@@ -96,7 +95,7 @@ def test_refunds_count_once_by_their_refund_id_and_disputes_lower_the_total(clie
     other = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=4000)
     post_stripe(client, session_completed(pledge, pi="pi_1"))
     post_stripe(client, session_completed(other, event_id="evt_cs_2", pi="pi_2"))
-    process_all()
+    factories.process_all()
     assert total(campaign) == 6500
 
     charge = {"id": "ch_1", "object": "charge", "payment_intent": "pi_1", "currency": "eur", "amount": 2500,
@@ -110,7 +109,7 @@ def test_refunds_count_once_by_their_refund_id_and_disputes_lower_the_total(clie
     # Delivered out of order and the first one twice: each listed refund counts once, by its id.
     for body in (second, first, first):
         post_stripe(client, body)
-    process_all()
+    factories.process_all()
     assert total(campaign) == 6500 - 1500
 
     # A dispute names only the PaymentIntent: it finds the pledge through the checkout event.
@@ -118,7 +117,7 @@ def test_refunds_count_once_by_their_refund_id_and_disputes_lower_the_total(clie
         "id": "dp_1", "object": "dispute", "charge": "ch_2", "payment_intent": "pi_2", "amount": 4000,
         "currency": "eur", "metadata": {}, "status": "needs_response"})
     post_stripe(client, dispute)
-    process_all()
+    factories.process_all()
     assert total(campaign) == 6500 - 1500 - 4000
     other.refresh_from_db()
     assert other.status == Donation.Status.REFUNDED
@@ -129,7 +128,7 @@ def test_refunds_count_once_by_their_refund_id_and_disputes_lower_the_total(clie
 def test_an_amount_or_currency_that_disagrees_is_flagged_not_applied(client, campaign, pledge, amount, currency,
                                                                      error):
     post_stripe(client, session_completed(pledge, amount=amount, currency=currency))
-    process_all()
+    factories.process_all()
     event = PaymentEvent.objects.get()
     assert event.status == PaymentEvent.Status.FAILED and error in event.last_error
     pledge.refresh_from_db()
@@ -141,14 +140,14 @@ def test_an_expired_session_fails_the_pledge_and_an_unpaid_one_waits(client, cam
     unpaid = json.loads(session_completed(pledge, event_id="evt_cs_unpaid"))
     unpaid["data"]["object"]["payment_status"] = "unpaid"  # SEPA debit: the money comes later
     post_stripe(client, json.dumps(unpaid).encode())
-    process_all()
+    factories.process_all()
     pledge.refresh_from_db()
     assert pledge.status == Donation.Status.PENDING
     expired = stripe_event("evt_cs_expired", "checkout.session.expired", {
         "id": "cs_test_1", "mode": "payment", "amount_total": 2500, "currency": "eur", "payment_status": "unpaid",
         "metadata": {"reference": pledge.reference, "campaign": campaign.slug}})
     post_stripe(client, expired)
-    process_all()
+    factories.process_all()
     pledge.refresh_from_db()
     assert pledge.status == Donation.Status.FAILED
     assert total(campaign) == 0
@@ -174,7 +173,7 @@ def test_each_paid_monthly_invoice_is_its_own_ledger_entry(client, campaign):
     post_stripe(client, invoice_paid("evt_in_1", "in_1", pledge, "subscription_create"))
     post_stripe(client, invoice_paid("evt_in_2", "in_2", pledge, "subscription_cycle"))
     post_stripe(client, invoice_paid("evt_in_2", "in_2", pledge, "subscription_cycle"))  # a retry
-    process_all()
+    factories.process_all()
     assert total(campaign) == 3000
     pledge.refresh_from_db()
     assert pledge.status == Donation.Status.CONFIRMED
@@ -245,3 +244,82 @@ def test_stripe_refusing_the_session_shows_a_clear_error_and_keeps_the_form(clie
     assert response.status_code == 503
     assert "Ce moyen de paiement ne répond pas pour le moment" in response.content.decode()
     assert 'value="Marie"' in response.content.decode()
+
+
+def test_a_dispute_naming_only_its_payment_is_stored_without_a_query_and_found_by_the_worker(
+    client, campaign, pledge, django_assert_num_queries
+):
+    from campaigns.providers import WEBHOOK_SOURCES
+
+    post_stripe(client, session_completed(pledge, pi="pi_9"))
+    factories.process_all()
+    dispute = stripe_event("evt_dp_9", "charge.dispute.created", {
+        "id": "dp_9", "object": "dispute", "charge": "ch_9", "payment_intent": "pi_9", "amount": 2500,
+        "currency": "eur", "metadata": {}, "status": "needs_response"})
+    with django_assert_num_queries(0):
+        parsed = WEBHOOK_SOURCES["stripe"].parse(dispute)  # what the webhook view runs before storing
+    assert (parsed.campaign_slug, parsed.donation_external_id) == ("", "pi_9")
+    post_stripe(client, dispute)
+    factories.process_all()
+    assert total(campaign) == 0
+    assert PaymentEvent.objects.get(event_id="evt_dp_9").donation_id == pledge.pk
+
+
+@pytest.mark.usefixtures("_stripe_settings")
+def test_a_stripe_refund_delivered_before_its_checkout_applies_once_the_checkout_arrives(client, campaign):
+    pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500)
+    refund = {"id": "re_1", "object": "refund", "payment_intent": "pi_1", "charge": "ch_1", "currency": "eur",
+              "amount": 1000, "status": "succeeded",
+              "metadata": {"reference": pledge.reference, "campaign": campaign.slug}}
+    post_stripe(client, stripe_event("evt_rf_1", "refund.created", refund))
+    factories.process_all()
+    assert PaymentEvent.objects.get(event_id="evt_rf_1").status == PaymentEvent.Status.DEFERRED
+
+    post_stripe(client, session_completed(pledge, pi="pi_1"))
+    factories.process_all()
+
+    assert PaymentEvent.objects.get(event_id="evt_rf_1").status == PaymentEvent.Status.PROCESSED
+    assert factories.counter(campaign).total_minor == 1500
+    assert campaign_reconcile(campaign=campaign) == []
+
+
+def _dispute(event_id: str, event_type: str, pledge: Donation, *, status: str = "needs_response",
+             amount: int = 2500) -> bytes:
+    return stripe_event(event_id, event_type, {
+        "id": "dp_1", "object": "dispute", "charge": "ch_1", "payment_intent": "pi_1", "amount": amount,
+        "currency": "eur", "metadata": {}, "status": status})
+
+
+@pytest.mark.usefixtures("_stripe_settings")
+def test_a_won_dispute_gives_the_money_back_and_its_withdrawal_counts_once(client, campaign):
+    pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500)
+    post_stripe(client, session_completed(pledge, pi="pi_1"))
+    factories.process_all()
+    # Stripe announces the dispute and the withdrawal of its funds: one movement of money.
+    post_stripe(client, _dispute("evt_dp_created", "charge.dispute.created", pledge))
+    post_stripe(client, _dispute("evt_dp_withdrawn", "charge.dispute.funds_withdrawn", pledge))
+    factories.process_all()
+    assert factories.counter(campaign).total_minor == 0
+
+    post_stripe(client, _dispute("evt_dp_won", "charge.dispute.funds_reinstated", pledge, status="won"))
+    post_stripe(client, _dispute("evt_dp_won_again", "charge.dispute.funds_reinstated", pledge, status="won"))
+    factories.process_all()
+
+    pledge.refresh_from_db()
+    assert pledge.status == Donation.Status.CONFIRMED
+    counter = factories.counter(campaign)
+    assert (counter.total_minor, counter.donation_count, counter.donor_count) == (2500, 1, 1)
+    assert campaign_reconcile(campaign=campaign) == []
+
+
+@pytest.mark.usefixtures("_stripe_settings")
+def test_a_dispute_inquiry_moves_no_money_until_its_funds_are_withdrawn(client, campaign):
+    pledge = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=2500)
+    post_stripe(client, session_completed(pledge, pi="pi_1"))
+    post_stripe(client, _dispute("evt_inq", "charge.dispute.created", pledge, status="warning_needs_response"))
+    factories.process_all()
+    assert factories.counter(campaign).total_minor == 2500
+
+    post_stripe(client, _dispute("evt_esc", "charge.dispute.funds_withdrawn", pledge))
+    factories.process_all()
+    assert factories.counter(campaign).total_minor == 0

@@ -18,6 +18,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from campaigns.services import ledger, pledges
 from campaigns.services.campaigns import campaign_changed, campaign_upsert
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def _thanks_page(client, donation, lang: str = "") -> str:
 
 def test_the_thank_you_page_links_back_to_the_article_with_a_marker_for_thank_days(client, gift_campaign):
     donation = _pledge(gift_campaign)
-    ledger.donation_confirm(donation_id=donation.pk)
+    factories.confirm(donation.pk)
     page = _thanks_page(client, donation)
     assert "Retour à l'article" in page
     until = int(MARKER.search(page).group(1))
@@ -70,7 +71,7 @@ def test_a_pending_gift_is_thanked_too_and_an_article_anchor_gives_way_to_the_ma
 
 def test_a_failed_gift_links_back_without_the_marker(client, gift_campaign):
     donation = _pledge(gift_campaign)
-    ledger.donation_fail(donation_id=donation.pk)
+    factories.fail(donation.pk)
     page = _thanks_page(client, donation)
     assert f'href="{ARTICLE}"' in page
     assert "jauge-thanks" not in page

@@ -11,10 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from campaigns import progress_cache
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
-from campaigns.services import intake
+from campaigns.services import intake, pledges
 from campaigns.services.campaigns import campaign_upsert
-from tests.conftest import WEBHOOK_SECRET, post_webhook, webhook_body
+from tests import factories
+from tests.factories import WEBHOOK_SECRET, post_webhook, webhook_body
 
 pytestmark = pytest.mark.django_db
 
@@ -222,6 +224,27 @@ def test_refund_before_success_waits_then_applies(client, campaign):
     assert CampaignTotal.objects.get(campaign=campaign).deferred_events == 0
 
 
+def test_refund_before_success_then_the_cached_snapshot_equals_the_counter_row(
+    client, campaign, django_capture_on_commit_callbacks
+):
+    """The success and the refund that waited for it commit together: what the banner shows after
+    that commit is the counter as committed, not the total between the two."""
+    post_webhook(client, webhook_body(event_id="evt_r", type="donation.refunded", donation_id="don_9",
+                                      amount_minor=1000))
+    post_webhook(client, webhook_body(event_id="evt_s", donation_id="don_9", amount_minor=3000))
+    intake.payment_event_process(event_id=PaymentEvent.objects.get(event_id="evt_r").pk)
+    progress_cache.progress_local_forget()
+    with django_capture_on_commit_callbacks(execute=True):
+        intake.payment_event_process(event_id=PaymentEvent.objects.get(event_id="evt_s").pk)
+    counter = CampaignTotal.objects.get(campaign=campaign)
+    progress_cache.progress_local_forget()  # what another process reads: the shared cache
+    cached = progress_cache.snapshot_get(campaign.slug)
+    assert counter.total_minor == 2000
+    assert (cached["total_minor"], cached["donations"], cached["version"]) == (
+        counter.total_minor, counter.donation_count, counter.version
+    )
+
+
 def test_a_success_with_no_refund_waiting_does_not_look_for_one(client, campaign):
     post_webhook(client, webhook_body(event_id="evt_q", donation_id="don_q", amount_minor=3000))
     event_id = PaymentEvent.objects.get(event_id="evt_q").pk
@@ -232,8 +255,6 @@ def test_a_success_with_no_refund_waiting_does_not_look_for_one(client, campaign
 
 
 def test_sweeper_resends_only_events_still_received_after_the_delay(client, campaign, monkeypatch):
-    import campaigns.tasks
-
     for i in range(3):
         post_webhook(client, webhook_body(event_id=f"evt_sw{i}", donation_id=f"don_sw{i}"))
     old, processed_old, fresh = PaymentEvent.objects.order_by("pk")
@@ -242,7 +263,25 @@ def test_sweeper_resends_only_events_still_received_after_the_delay(client, camp
     )
     intake.payment_event_process(event_id=processed_old.pk)
     sent = []
-    monkeypatch.setattr(campaigns.tasks, "enqueue_event", sent.append)
+    monkeypatch.setattr("campaigns.queue.send", lambda name, event_id: sent.append(event_id))
     assert intake.unprocessed_events_sweep(older_than_seconds=60) == [old.pk]
     assert sent == [old.pk]
     assert fresh.pk not in sent
+
+
+def test_a_failure_naming_another_campaign_is_flagged_and_leaves_the_pledge_alone(client, campaign):
+    from campaigns.services.campaigns import campaign_upsert
+
+    campaign_upsert(slug="autre", defaults={
+        "title": "Autre", "goal_minor": 1000, "currency": "EUR", "starts_at": campaign.starts_at,
+        "ends_at": campaign.ends_at, "status": campaign.status})
+    pledge = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500)
+    post_webhook(client, webhook_body(event_id="evt_f", type="donation.failed", donation_id=pledge.reference,
+                                      campaign="autre", reference=pledge.reference))
+    factories.process_all()
+
+    event = PaymentEvent.objects.get(event_id="evt_f")
+    assert event.status == PaymentEvent.Status.FAILED
+    assert "another campaign" in event.last_error
+    pledge.refresh_from_db()
+    assert pledge.status == Donation.Status.PENDING

@@ -8,8 +8,8 @@ import pytest
 
 from bench.harness import Gunicorn
 from campaigns.models import CampaignTotal, LedgerEntry, PaymentEvent
-from campaigns.tasks import enqueue, sweep_unprocessed
-from tests.conftest import post_webhook, webhook_body
+from campaigns.tasks import sweep_unprocessed
+from tests.factories import post_webhook, webhook_body
 from tests.live import get_json, post_signed
 from tests.worker import celery_worker, process_env, wait_until
 
@@ -45,7 +45,7 @@ def test_killed_worker_loses_nothing_and_counts_nothing_twice(transactional_db, 
         def all_applied() -> bool:
             if _processed() == events:
                 return True
-            enqueue(sweep_unprocessed)
+            sweep_unprocessed.delay()
             return False
 
         wait_until(all_applied, timeout=120, interval=1, message=f"{in_flight} in-flight events to be applied")
@@ -132,7 +132,7 @@ def test_receipts_wait_behind_webhooks_in_the_broker(transactional_db, campaign)
     from django.conf import settings
 
     from campaigns.services import receipts
-    from campaigns.tasks import enqueue_event
+    from campaigns.tasks import process_payment_event
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
@@ -140,7 +140,35 @@ def test_receipts_wait_behind_webhooks_in_the_broker(transactional_db, campaign)
     broker.delete(queue, lowest)
     try:
         receipts.receipts_schedule()
-        enqueue_event(1)
+        process_payment_event.delay(1)
         assert (broker.llen(queue), broker.llen(lowest)) == (1, 1)
     finally:
         broker.delete(queue, lowest)
+
+
+def test_a_task_sent_inside_a_transaction_reaches_the_broker_only_once_it_commits(transactional_db):
+    """campaigns.queue: `.delay()` and `queue.send` wait for the commit; a rollback sends nothing."""
+    import redis
+    from django.conf import settings
+    from django.db import transaction
+
+    from campaigns import queue
+    from campaigns.tasks import process_payment_event
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    name = settings.CELERY_TASK_DEFAULT_QUEUE
+    broker.delete(name)
+    try:
+        with transaction.atomic():
+            process_payment_event.delay(1)
+            queue.send("process_payment_event", 2)
+            assert broker.llen(name) == 0  # a worker could otherwise read before the commit
+        assert broker.llen(name) == 2
+        with pytest.raises(RuntimeError), transaction.atomic():
+            queue.send("process_payment_event", 3)
+            raise RuntimeError
+        assert broker.llen(name) == 2
+        assert process_payment_event.delay(4) is not None  # outside a transaction: sent at once
+        assert broker.llen(name) == 3
+    finally:
+        broker.delete(name)

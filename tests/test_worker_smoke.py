@@ -3,7 +3,7 @@
 import pytest
 
 from campaigns.models import CampaignTotal
-from tests.conftest import post_webhook, webhook_body
+from tests.factories import post_webhook, webhook_body
 from tests.worker import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.worker]

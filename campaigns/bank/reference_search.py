@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from itertools import product
 
-from campaigns.services.references import ALPHABET, BODY_LENGTH, PREFIX, is_valid_code
+from campaigns.references import ALPHABET, BODY_LENGTH, PREFIX, is_valid_code
 
 CODE_LENGTH = BODY_LENGTH + 1
 # Lookalikes outside the alphabet, and the symbols of the alphabet they may stand for.
@@ -89,3 +89,15 @@ def find_reference_candidates(text: str) -> list[ReferenceCandidate]:
                     found[candidate] = candidate
         position = normalised.find("JG", position + 1)
     return sorted(found.values(), key=lambda candidate: candidate.start)
+
+
+def reference_find(text: str) -> str | None:
+    """The first valid reference inside free text (a bank statement's label), or None.
+
+    Only references written with the alphabet's own symbols count here (no lookalike
+    corrected); the search is linear in the text (`campaigns.bank.reference_search`).
+    """
+    for candidate in find_reference_candidates(text):
+        if not candidate.corrected:
+            return str(candidate)
+    return None

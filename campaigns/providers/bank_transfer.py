@@ -6,16 +6,17 @@ statement import matches the reference; an EPC "BCD" QR code lets banking apps p
 
 from __future__ import annotations
 
+import segno.helpers
 from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
 from campaigns.models import Donation
-from campaigns.providers.checkout import CheckoutProvider
+from campaigns.providers.checkout import Checkout
 
 
-class BankTransferProvider(CheckoutProvider):
+class BankTransferCheckout(Checkout):
     identifier = "bank_transfer"
     source = Donation.Source.BANK
     label = _("Virement bancaire")
@@ -25,7 +26,7 @@ class BankTransferProvider(CheckoutProvider):
     def is_available(self) -> bool:
         return super().is_available() and bool(settings.BANK_TRANSFER_IBAN)
 
-    def checkout_start(self, *, donation: Donation, base_url: str) -> str:
+    def start(self, *, donation: Donation, base_url: str) -> str:
         return reverse("donate-thanks", kwargs={"slug": donation.campaign.slug, "reference": donation.reference})
 
 
@@ -55,8 +56,6 @@ def epc_qr_arguments(*, donation: Donation) -> dict | None:
 
 def epc_qr_svg(*, donation: Donation) -> str | None:
     """The SEPA payment QR code as inline SVG, for banking apps to pre-fill the transfer."""
-    import segno.helpers
-
     arguments = epc_qr_arguments(donation=donation)
     if arguments is None:
         return None

@@ -1,16 +1,17 @@
-"""What every payment provider gives Jauge: verified webhooks turned into normalized events.
+"""Webhook sources: what a provider's webhooks give Jauge, as normalized events.
 
-A provider module subclasses `PaymentProvider`; the intake service only ever sees
-`NormalizedEvent`s, so Stripe, the generic webhook and the sandbox share one code path.
+A source verifies a request and parses its body — pure functions of the bytes and headers, no
+database: nothing is looked up before the raw event is stored. The intake service only ever sees
+`NormalizedEvent`s, so Stripe and the generic webhook (which the sandbox posts to) share one path.
+Checkouts (what a reader pays with) are the other registry: providers/checkout.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
-
-from django.http import HttpRequest
 
 from campaigns.signing import SignatureError as SignatureError  # re-exported for providers
 
@@ -49,18 +50,22 @@ class NormalizedEvent:
     occurred_at: datetime | None = None
     # Optional: a pledge reference that ties the event to a pending Donation.
     reference: str = ""
+    # An empty campaign_slug means: the campaign of the donation this event names (a refund or
+    # dispute that only names the payment); the intake finds it once the event is stored.
     extra: dict = field(default_factory=dict)
 
 
-class PaymentProvider:
+class WebhookSource:
+    """One `/hooks/<identifier>/` endpoint."""
+
     identifier: ClassVar[str]
     # The Donation.source that (source, external_id) idempotency keys use.
     source: ClassVar[str]
     # Header names worth keeping next to the raw body (for editors and audits).
     kept_headers: ClassVar[tuple[str, ...]] = ()
 
-    def verify(self, request: HttpRequest) -> None:
-        """Raise SignatureError unless the request is authentic."""
+    def verify(self, *, body: bytes, headers: Mapping[str, str]) -> None:
+        """Raise SignatureError unless the raw body and its headers are authentic."""
         raise NotImplementedError
 
     def parse(self, body: bytes) -> NormalizedEvent:

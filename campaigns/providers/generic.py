@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.http import HttpRequest
 from django.utils.dateparse import parse_datetime
 
 from campaigns import money
@@ -22,11 +22,11 @@ from campaigns.providers.base import (
     SUCCEEDED,
     NormalizedEvent,
     PayloadError,
-    PaymentProvider,
+    WebhookSource,
 )
 from campaigns.signing import SIGNATURE_HEADER, sign, verify_signature
 
-__all__ = ["SIGNATURE_HEADER", "GenericProvider", "parse_body", "sign", "verify_signature"]
+__all__ = ["SIGNATURE_HEADER", "GenericWebhooks", "parse_body", "sign", "verify_signature"]
 
 EVENT_TYPES = {
     "donation.succeeded": SUCCEEDED,
@@ -126,15 +126,15 @@ def parse_body(body: bytes) -> NormalizedEvent:
     )
 
 
-class GenericProvider(PaymentProvider):
+class GenericWebhooks(WebhookSource):
     identifier = "generic"
     source = Donation.Source.GENERIC
     kept_headers = (SIGNATURE_HEADER, "User-Agent", "Content-Type")
 
-    def verify(self, request: HttpRequest) -> None:
+    def verify(self, *, body: bytes, headers: Mapping[str, str]) -> None:
         verify_signature(
-            request.headers.get(SIGNATURE_HEADER, ""),
-            request.body,
+            headers.get(SIGNATURE_HEADER, ""),
+            body,
             settings.GENERIC_WEBHOOK_SECRET,
             settings.WEBHOOK_TOLERANCE_SECONDS,
         )

@@ -14,12 +14,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Donation
-from campaigns.providers.checkout import CheckoutProvider
+from campaigns.providers.checkout import Checkout
 
 DECISIONS = {"confirm": "donation.succeeded", "decline": "donation.failed"}
 
 
-class SandboxProvider(CheckoutProvider):
+class SandboxCheckout(Checkout):
     identifier = "sandbox"
     source = Donation.Source.SANDBOX
     label = _("Paiement de test (bac à sable)")
@@ -28,7 +28,7 @@ class SandboxProvider(CheckoutProvider):
         # Test money must never reach a real total: no sandbox unless DEBUG or JAUGE_SANDBOX.
         return settings.SANDBOX_ENABLED and super().is_available()
 
-    def checkout_start(self, *, donation: Donation, base_url: str) -> str:
+    def start(self, *, donation: Donation, base_url: str) -> str:
         return reverse("sandbox-checkout", kwargs={"slug": donation.campaign.slug, "reference": donation.reference})
 
 
@@ -55,7 +55,7 @@ def sandbox_event_body(*, donation: Donation, decision: str) -> bytes:
 
 
 def sandbox_enabled() -> bool:
-    return PROVIDERS_SANDBOX.is_available()
+    return _SANDBOX.is_available()
 
 
 def test_mode_shown() -> bool:
@@ -63,4 +63,4 @@ def test_mode_shown() -> bool:
     return not settings.DEBUG and sandbox_enabled()
 
 
-PROVIDERS_SANDBOX = SandboxProvider()
+_SANDBOX = SandboxCheckout()

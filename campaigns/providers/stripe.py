@@ -2,23 +2,24 @@
 
 One-off gifts are `payment` sessions; monthly gifts are `subscription` sessions whose every
 paid invoice becomes its own confirmed donation (the first one confirms the pledge).
-Amounts are minor units on both sides, as in the rest of Jauge.
+Amounts are minor units on both sides, as in the rest of Jauge. Two objects share this module:
+the checkout (`StripeCheckout`) and the webhook source (`StripeWebhooks`, pure: no database).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import stripe
 from django.conf import settings
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
-from campaigns.models import Donation, PaymentEvent
+from campaigns.models import Donation
 from campaigns.providers.base import (
     FAILED,
     IGNORED,
@@ -28,8 +29,9 @@ from campaigns.providers.base import (
     NormalizedEvent,
     PayloadError,
     SignatureError,
+    WebhookSource,
 )
-from campaigns.providers.checkout import CheckoutProvider, CheckoutUnavailable
+from campaigns.providers.checkout import Checkout, CheckoutUnavailable
 
 SIGNATURE_HEADER = "Stripe-Signature"
 # Events whose data.object is a Refund (the first is what Stripe recommends listening to).
@@ -39,16 +41,15 @@ COUNTED_REFUND_STATUSES = ("succeeded", "pending")
 REVERSED_REFUND_STATUSES = ("failed", "canceled")
 
 
-class StripeProvider(CheckoutProvider):
+class StripeCheckout(Checkout):
     identifier = "stripe"
     source = Donation.Source.STRIPE
     label = _("Carte bancaire (Stripe)")
-    kept_headers = (SIGNATURE_HEADER, "User-Agent", "Content-Type")
 
     def is_available(self) -> bool:
         return super().is_available() and bool(settings.STRIPE_SECRET_KEY)
 
-    def checkout_start(self, *, donation: Donation, base_url: str) -> str:
+    def start(self, *, donation: Donation, base_url: str) -> str:
         campaign = donation.campaign
         monthly = donation.frequency == Donation.Frequency.MONTHLY
         metadata = {
@@ -92,16 +93,22 @@ class StripeProvider(CheckoutProvider):
             raise CheckoutUnavailable(str(exc)) from exc
         return session.url
 
-    def verify(self, request: HttpRequest) -> None:
+
+class StripeWebhooks(WebhookSource):
+    identifier = "stripe"
+    source = Donation.Source.STRIPE
+    kept_headers = (SIGNATURE_HEADER, "User-Agent", "Content-Type")
+
+    def verify(self, *, body: bytes, headers: Mapping[str, str]) -> None:
         if not settings.STRIPE_WEBHOOK_SECRET:
             raise SignatureError("STRIPE_WEBHOOK_SECRET not configured")
-        if not request.headers.get(SIGNATURE_HEADER, "").isascii():
+        if not headers.get(SIGNATURE_HEADER, "").isascii():
             # Stripe's compare_digest raises TypeError on non-ASCII text: that was a 500.
             raise SignatureError("signature header is not ASCII")
         try:
             stripe.Webhook.construct_event(
-                request.body,
-                request.headers.get(SIGNATURE_HEADER, ""),
+                body,
+                headers.get(SIGNATURE_HEADER, ""),
                 settings.STRIPE_WEBHOOK_SECRET,
                 tolerance=settings.WEBHOOK_TOLERANCE_SECONDS,
             )
@@ -142,29 +149,11 @@ def _meta(obj: dict) -> dict[str, str]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def _pledge_by_payment_intent(payment_intent: str) -> Donation | None:
-    """Disputes (and charges without our metadata) only name the PaymentIntent: the checkout
-    event that confirmed the pledge recorded it as its external id."""
-    if not payment_intent:
-        return None
-    event = (
-        PaymentEvent.objects.filter(provider="stripe", donation_external_id=payment_intent, donation__isnull=False)
-        .select_related("donation__campaign")
-        .first()
-    )
-    return event.donation if event else None
-
-
 def _refund_like(event_id: str, *, payment_intent: str, metadata: dict, amount: int, currency: str,
                  occurred_at: datetime, kind: str = REFUNDED, extra: dict | None = None) -> NormalizedEvent:
+    # Disputes (and charges without our metadata) only name the PaymentIntent: no campaign here,
+    # the intake finds the donation that PaymentIntent confirmed once the event is stored.
     reference, campaign = metadata.get("reference", ""), metadata.get("campaign", "")
-    if not campaign:
-        pledge = _pledge_by_payment_intent(payment_intent)
-        if pledge is not None:
-            reference, campaign = pledge.reference or "", pledge.campaign.slug
-    if not campaign:
-        # Not a payment Jauge knows (yet): kept as a failed event an editor can look at and retry.
-        campaign = "?"
     return NormalizedEvent(
         event_id=event_id,
         kind=kind,
@@ -317,29 +306,18 @@ def parse_event(body: bytes) -> NormalizedEvent:
     return NormalizedEvent(event_id=event_id, kind=IGNORED)
 
 
-def payment_intent_of(donation: Donation) -> str:
-    """The PaymentIntent that paid a gift: its external id, or (a pledge found by its reference
-    keeps the reference as external id) the one its confirming checkout event named."""
-    if donation.external_id.startswith("pi_"):
-        return donation.external_id
-    return (
-        PaymentEvent.objects.filter(provider="stripe", donation=donation, donation_external_id__startswith="pi_")
-        .values_list("donation_external_id", flat=True)
-        .first()
-        or ""
-    )
-
-
 class RefundUnavailable(Exception):
     """Stripe refused or did not answer an editor's refund: nothing was recorded."""
 
 
-def refund_create(*, donation: Donation, amount_minor: int, idempotency_key: str) -> tuple[str, int]:
-    """Refund a Stripe gift through Stripe's API; returns (the Refund's id, its amount). The same
-    key sent twice (a double-submitted form) gets Stripe's first answer back, not a second refund."""
+def refund_create(
+    *, donation: Donation, payment_intent: str, amount_minor: int, idempotency_key: str
+) -> tuple[str, int]:
+    """Refund a Stripe gift (paid by `payment_intent`) through Stripe's API; returns (the Refund's
+    id, its amount). The same key sent twice (a double-submitted form) gets Stripe's first answer
+    back, not a second refund."""
     if not settings.STRIPE_SECRET_KEY:
         raise RefundUnavailable("STRIPE_SECRET_KEY is not configured")
-    payment_intent = payment_intent_of(donation)
     if not payment_intent:
         # A monthly instalment is keyed by its invoice: refund it from Stripe's dashboard, its
         # refund.created event then counts it here.

@@ -9,10 +9,10 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from campaigns.models import MAX_AMOUNT_MINOR, AuditLog, Campaign, CampaignTotal, Donation, PaymentEvent
+from campaigns.models import MAX_AMOUNT_MINOR, AuditLog, Campaign, Donation, PaymentEvent
+from campaigns.providers import stripe as stripe_provider
 from campaigns.services import intake, ledger
 from campaigns.services.audit import audit_record, require_reason
-from campaigns.services.campaigns import campaign_changed
 
 MANUAL_METHODS = ("cheque", "cash", "transfer")
 
@@ -23,16 +23,6 @@ class DuplicateEntry(ledger.LedgerError):
     def __init__(self, message: str, *, donation: Donation):
         super().__init__(message)
         self.donation = donation
-
-
-def campaign_save(*, campaign: Campaign) -> Campaign:
-    """Save an editor's campaign form: the counter row exists and banners refresh on commit."""
-    with transaction.atomic():
-        campaign.full_clean()
-        campaign.save()
-        CampaignTotal.objects.get_or_create(campaign=campaign)
-        campaign_changed(campaign_id=campaign.pk)
-    return campaign
 
 
 def donation_manual_enter(
@@ -116,7 +106,8 @@ def _pledge_settle(
                 f"the transfer ({amount_minor}) differs from pledge {reference} ({pledge.amount_minor}): "
                 "enter it as a separate gift without the reference"
             )
-        donation = ledger.donation_confirm(donation_id=pledge.pk, at=received_at)
+        total, pledge = ledger.donation_lock(donation_id=pledge.pk)
+        donation = ledger.donation_confirm(total=total, donation=pledge, at=received_at)
         audit_record(
             actor=actor,
             action=AuditLog.Action.MANUAL_ENTRY,
@@ -149,7 +140,8 @@ def donation_staff_refund(
             actor=actor, donation=donation, amount_minor=amount_minor, reason=reason, request_key=request_key
         )
     with transaction.atomic():
-        applied = ledger.donation_refund(donation_id=donation_id, amount_minor=amount_minor, note=reason[:500])
+        total, donation = ledger.donation_lock(donation_id=donation_id)
+        applied = ledger.donation_refund(total=total, donation=donation, amount_minor=amount_minor, note=reason[:500])
         if applied == 0:
             raise ledger.LedgerError("nothing left to refund on this donation")
         if amount_minor is not None and applied < amount_minor:
@@ -172,11 +164,22 @@ def _refund_audit(actor: AbstractBaseUser, donation: Donation, applied: int, rea
     )
 
 
+def _payment_intent_of(donation: Donation) -> str:
+    """The PaymentIntent that paid a gift: its external id, or (a pledge found by its reference
+    keeps the reference as external id) the one its confirming checkout event named."""
+    if donation.external_id.startswith("pi_"):
+        return donation.external_id
+    return (
+        PaymentEvent.objects.filter(provider="stripe", donation=donation, donation_external_id__startswith="pi_")
+        .values_list("donation_external_id", flat=True)
+        .first()
+        or ""
+    )
+
+
 def _stripe_staff_refund(
     *, actor: AbstractBaseUser, donation: Donation, amount_minor: int | None, reason: str, request_key: str
 ) -> int:
-    from campaigns.providers import stripe as stripe_provider
-
     left = min(donation.amount_minor - donation.refunded_minor, donation.balance_minor)
     if donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED) or left <= 0:
         raise ledger.LedgerError("nothing left to refund on this donation")
@@ -187,16 +190,18 @@ def _stripe_staff_refund(
     # the key makes a double-submitted form one refund at Stripe too.
     key = f"jauge-refund-{donation.pk}-{request_key or uuid.uuid4().hex}"
     try:
-        refund_id, refunded = stripe_provider.refund_create(donation=donation, amount_minor=wanted,
-                                                            idempotency_key=key)
+        refund_id, refunded = stripe_provider.refund_create(
+            donation=donation, payment_intent=_payment_intent_of(donation), amount_minor=wanted, idempotency_key=key
+        )
     except stripe_provider.RefundUnavailable as exc:
         raise ledger.LedgerError(f"Stripe did not refund: {exc}") from exc
     # Should the record below fail (the gift changed meanwhile), Stripe's refund.created event
     # still counts the refund under the same id: it is never lost, never counted twice.
     with transaction.atomic():
         # Zero when the webhook got here first: the refund is counted, once, under its id.
+        total, donation = ledger.donation_lock(donation_id=donation.pk)
         applied = ledger.donation_refund(
-            donation_id=donation.pk, amount_minor=refunded, note=reason[:500], refund_id=refund_id
+            total=total, donation=donation, amount_minor=refunded, note=reason[:500], refund_id=refund_id
         )
         _refund_audit(actor, donation, applied, reason,
                       {"requested_minor": amount_minor, "refund_id": refund_id, "stripe_amount_minor": refunded})
@@ -209,8 +214,8 @@ def donation_staff_correct(*, actor: AbstractBaseUser, donation_id: int, delta_m
     if not 0 < abs(delta_minor) <= MAX_AMOUNT_MINOR:
         raise ledger.LedgerError(f"a correction must be non-zero and at most {MAX_AMOUNT_MINOR} either way")
     with transaction.atomic():
-        entry = ledger.donation_correct(donation_id=donation_id, delta_minor=delta_minor, note=reason[:500])
-        donation = Donation.objects.get(pk=donation_id)
+        total, donation = ledger.donation_lock(donation_id=donation_id)
+        entry = ledger.donation_correct(total=total, donation=donation, delta_minor=delta_minor, note=reason[:500])
         audit_record(
             actor=actor,
             action=AuditLog.Action.CORRECTION,
@@ -257,7 +262,8 @@ def pledges_void(*, actor: AbstractBaseUser, donation_ids: list[int], reason: st
             before = Donation.objects.filter(pk=donation_id).values_list("status", flat=True).first()
             if before != Donation.Status.PENDING:
                 continue
-            donation = ledger.donation_fail(donation_id=donation_id, status=Donation.Status.FAILED)
+            total, donation = ledger.donation_lock(donation_id=donation_id)
+            ledger.donation_fail(total=total, donation=donation, status=Donation.Status.FAILED)
             if donation.status != Donation.Status.FAILED:
                 continue
             audit_record(

@@ -1,36 +1,78 @@
-"""Campaign writes: anything that changes what banners show republishes the snapshot."""
+"""Campaign writes: one `campaign_save` for the admin, the seed and any other caller, with the
+rules that protect what is already out there; anything that changes what banners show
+republishes the snapshot after the commit."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from campaigns import selectors
-from campaigns.models import Campaign, CampaignTotal
-from campaigns.services.ledger import progress_changed
+from campaigns import progress_cache
+from campaigns.models import Campaign, CampaignTotal, Donation
+from campaigns.services.progress import progress_publish
+
+
+def campaign_slug_frozen(*, campaign_id: int | None) -> bool:
+    """A campaign that is or was live keeps its slug: embeds pasted into articles point at it."""
+    if campaign_id is None:
+        return False
+    status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+    return status not in (None, Campaign.Status.DRAFT) or Donation.objects.filter(campaign_id=campaign_id).exists()
+
+
+def campaign_currency_frozen(*, campaign_id: int | None) -> bool:
+    """Money in a currency stays in it: once a campaign has donations its currency is fixed."""
+    return campaign_id is not None and Donation.objects.filter(campaign_id=campaign_id).exists()
 
 
 def campaign_changed(*, campaign_id: int) -> None:
-    """Call in the transaction that saved a campaign (admin, seed): banners follow on commit.
+    """Call in the transaction that saved a campaign: banners follow on commit.
 
     The counter's version is bumped too (under its row lock, after the campaign's): a snapshot's
     version then orders every change it shows, money or text, which the cache relies on."""
     CampaignTotal.objects.filter(campaign_id=campaign_id).update(version=F("version") + 1, updated_at=timezone.now())
 
     def publish() -> None:
-        selectors.campaign_current_forget()
-        progress_changed(campaign_id=campaign_id)
+        progress_cache.current_slug_forget()
+        progress_publish(campaign_id=campaign_id)
 
     transaction.on_commit(publish)
 
 
-def campaign_upsert(*, slug: str, defaults: dict[str, Any]) -> tuple[Campaign, bool]:
-    """Create or update a campaign by slug, with its counter row."""
+def campaign_save(*, campaign: Campaign) -> Campaign:
+    """Validate and save a campaign (new or changed), with its counter row; banners refresh on
+    commit. Raises ValidationError naming the field: the model's rules, a slug change once the
+    campaign was live, a currency change once it has donations."""
     with transaction.atomic():
-        campaign, created = Campaign.objects.update_or_create(slug=slug, defaults=defaults)
+        campaign.full_clean()
+        if campaign.pk is not None:
+            stored = Campaign.objects.select_for_update().filter(pk=campaign.pk).values("slug", "currency").first()
+            if stored is not None:
+                errors = {}
+                if stored["slug"] != campaign.slug and campaign_slug_frozen(campaign_id=campaign.pk):
+                    errors["slug"] = _("Figé : la campagne a été publiée, ses intégrations utilisent ce slug.")
+                if stored["currency"] != campaign.currency and campaign_currency_frozen(campaign_id=campaign.pk):
+                    errors["currency"] = _("La devise ne peut plus changer : la campagne a reçu des dons.")
+                if errors:
+                    raise ValidationError(errors)
+        campaign.save()
         CampaignTotal.objects.get_or_create(campaign=campaign)
         campaign_changed(campaign_id=campaign.pk)
-    return campaign, created
+    return campaign
+
+
+def campaign_upsert(*, slug: str, defaults: dict[str, Any]) -> tuple[Campaign, bool]:
+    """Create or update the campaign with this slug through `campaign_save` (seed, scripts)."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().filter(slug=slug).first()
+        created = campaign is None
+        if created:
+            campaign = Campaign(slug=slug)
+        for name, value in defaults.items():
+            setattr(campaign, name, value)
+        return campaign_save(campaign=campaign), created

@@ -20,7 +20,7 @@ from django.db import OperationalError, transaction
 from django.db.models import Q
 
 from campaigns.models import AuditLog, CampaignTotal, Donation, PaymentEvent
-from campaigns.providers import PROVIDERS
+from campaigns.providers import WEBHOOK_SOURCES
 from campaigns.services.audit import audit_record, require_reason
 from campaigns.services.campaigns import campaign_changed
 
@@ -120,7 +120,7 @@ def _events_of(donations: list[Donation], *, nowait: bool = False) -> list[Payme
     provider: the sandbox posts generic events, Stripe's refunds and disputes name only the
     PaymentIntent), or carrying the donor's e-mail (a failed event linked to nothing)."""
     providers_by_source: dict[str, list[str]] = {}
-    for identifier, handler in PROVIDERS.items():
+    for identifier, handler in WEBHOOK_SOURCES.items():
         providers_by_source.setdefault(handler.source, []).append(identifier)
     ids = [d.pk for d in donations]
     query = Q(donation_id__in=ids)

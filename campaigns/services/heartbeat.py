@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns.models import Heartbeat
+from campaigns.models import Heartbeat, PaymentEvent
 
-WORKER_PREFIX = "worker:"
-BEAT = "beat"
-RECONCILE = "reconcile"
+WORKER_PREFIX = Heartbeat.WORKER_PREFIX
+BEAT = Heartbeat.BEAT
+RECONCILE = Heartbeat.RECONCILE
 
 # hostname -> monotonic time of this process's last write (task_postrun throttle)
 _last_written: dict[str, float] = {}
@@ -79,8 +79,6 @@ def worker_stuck_reason(*, hostname: str, started_at: datetime, limit_seconds: f
     """Why the worker `hostname` should be replaced, or None. It is stuck when it has not run a
     task for `limit_seconds` (counting from `started_at` if it never did) while work it could
     take exists: beat's heartbeats are being run by others, or an event has waited that long."""
-    from campaigns.models import PaymentEvent
-
     now = timezone.now()
     last = Heartbeat.objects.filter(key=WORKER_PREFIX + hostname).values_list("at", flat=True).first()
     idle = (now - max(last or started_at, started_at)).total_seconds()

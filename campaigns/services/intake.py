@@ -1,7 +1,8 @@
 """Webhook intake: store the raw event first, apply it later in a worker, exactly once.
 
-Applying is order-independent: a refund that arrives before its donation's success is
-deferred and applied in the success's transaction, so any delivery order ends the same.
+Applying runs in one transaction: lock the event, then the campaign's counter (the one
+`CampaignTotal` object every transition of this event uses), then the donation. Gifts and
+failures are here; refunds, disputes and the refunds that wait for their gift are in refunds.py.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
-from campaigns.providers import get_provider
+from campaigns import queue
+from campaigns.models import Campaign, CampaignTotal, Donation, PaymentEvent
+from campaigns.providers import WEBHOOK_SOURCES
 from campaigns.providers.base import (
     FAILED,
     IGNORED,
@@ -25,9 +25,8 @@ from campaigns.providers.base import (
     SUCCEEDED,
     EventError,
     NormalizedEvent,
-    PayloadError,
 )
-from campaigns.services import ledger
+from campaigns.services import events, ledger, refunds
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +36,6 @@ def payment_event_receive(
 ) -> bool:
     """Commit the raw event (idempotent on provider + event id) and enqueue its processing.
     False when this event was stored already (a provider's re-delivery): nothing is done."""
-    from campaigns.tasks import enqueue_event
-
     try:
         with transaction.atomic():
             stored = PaymentEvent.objects.create(
@@ -54,16 +51,8 @@ def payment_event_receive(
         if PaymentEvent.objects.filter(provider=provider, event_id=event.event_id).exists():
             return False
         raise
-    transaction.on_commit(lambda: enqueue_event(stored.pk))
+    queue.send("process_payment_event", stored.pk)
     return True
-
-
-def _find_donation(provider_source: str, event: NormalizedEvent, *, lock: bool = False) -> Donation | None:
-    donations = Donation.objects.select_for_update() if lock else Donation.objects
-    donation = donations.filter(source=provider_source, external_id=event.donation_external_id).first()
-    if donation is None and event.reference:
-        donation = donations.filter(reference=event.reference).first()
-    return donation
 
 
 def _apply_succeeded(
@@ -71,13 +60,12 @@ def _apply_succeeded(
 ) -> str:
     # The hot path: the campaign's counter is locked by the caller, so every query saved here
     # shortens the time other events of the same campaign wait.
-    donation = _find_donation(source, parsed, lock=True)
+    donation = events.donation_find(source=source, parsed=parsed, lock=True)
     at = parsed.occurred_at or timezone.now()
     if donation is None:
-        event.donation = ledger.donation_insert_confirmed_locked(
-            total=total,
+        # A gift Jauge had not seen (no pledge): inserted confirmed, one statement.
+        donation = ledger.donation_new(
             campaign=campaign,
-            at=at,
             source=source,
             external_id=parsed.donation_external_id,
             amount_minor=parsed.amount_minor,
@@ -88,182 +76,16 @@ def _apply_succeeded(
             occurred_at=parsed.occurred_at,
             frequency=parsed.extra.get("frequency", Donation.Frequency.ONCE),
         )
-        _apply_deferred_refunds(total, event.provider, event.donation, parsed.donation_external_id)
-        return PaymentEvent.Status.PROCESSED
-    if donation.campaign_id != campaign.pk:
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
-    elif (donation.amount_minor, donation.currency) != (parsed.amount_minor, parsed.currency):
-        raise EventError(
-            f"amount mismatch: event says {parsed.amount_minor} {parsed.currency}, "
-            f"donation {donation} expects {donation.amount_minor} {donation.currency}"
-        )
-    event.donation = donation
-    ledger.donation_confirm_locked(total=total, donation=donation, at=at)
-    _apply_deferred_refunds(total, event.provider, donation, parsed.donation_external_id)
-    return PaymentEvent.Status.PROCESSED
-
-
-def _apply_deferred_refunds(total: CampaignTotal, provider: str, donation: Donation, event_external_id: str) -> None:
-    # The counter is locked and was read in this transaction: zero means no refund of this
-    # campaign is waiting (deferring one increments it under the same lock), so no query.
-    if total.deferred_events == 0:
-        return
-    # A pledge found by its reference keeps its own external id, while the provider's refund
-    # names the payment the way the success event did (Stripe: the PaymentIntent): match both.
-    deferred = PaymentEvent.objects.select_for_update().filter(
-        provider=provider,
-        donation_external_id__in={donation.external_id, event_external_id},
-        status=PaymentEvent.Status.DEFERRED,
-    )
-    handler = get_provider(provider)
-    settled = 0
-    for refund_event in deferred.order_by("received_at", "pk"):
-        refund_event.last_error = ""
-        try:
-            parsed = handler.parse(refund_event.body.encode())
-            if parsed.campaign_slug == total.campaign.slug:
-                settled += 1
-            else:
-                # It waits under the campaign it names (and fails the check below): that
-                # campaign's counter is the one that counted it.
-                CampaignTotal.objects.filter(campaign__slug=parsed.campaign_slug).update(
-                    deferred_events=Greatest(F("deferred_events") - 1, 0)
-                )
-            # A savepoint: a refund that fails its checks fails alone, the success still counts.
-            with transaction.atomic():
-                _refund_apply(refund_event, parsed, total.campaign, donation)
-            refund_event.status = PaymentEvent.Status.PROCESSED
-        except PayloadError as exc:
-            refund_event.status, refund_event.last_error = PaymentEvent.Status.FAILED, f"unusable payload: {exc}"
-        except (EventError, ledger.LedgerError) as exc:
-            refund_event.status, refund_event.last_error = PaymentEvent.Status.FAILED, str(exc)
-            logger.warning("deferred refund %s failed: %s", refund_event, exc)
-        refund_event.processed_at = timezone.now()
-        refund_event.donation = donation
-        refund_event.save(update_fields=["status", "processed_at", "donation", "last_error"])
-    if settled:
-        # An UPDATE, not total.save(): each refund above saved the counter through its own copy.
-        CampaignTotal.objects.filter(pk=total.pk).update(
-            deferred_events=Greatest(F("deferred_events") - settled, 0)
-        )
-
-
-def _apply_refunded(
-    event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
-) -> str:
-    donation = _find_donation(source, parsed)
-    if donation is None or donation.status not in (Donation.Status.CONFIRMED, Donation.Status.REFUNDED):
-        event.last_error = "waiting for the donation's success event"
-        total.deferred_events += 1
-        total.save(update_fields=["deferred_events"])
-        return PaymentEvent.Status.DEFERRED
-    _refund_apply(event, parsed, campaign, donation)
-    return PaymentEvent.Status.PROCESSED
-
-
-def _refund_apply(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, donation: Donation) -> None:
-    """One refund's checks and effect, the same whether it came after its donation or waited for
-    it: the event's campaign and currency must be the donation's; it takes at most what is left."""
-    if donation.campaign_id != campaign.pk or parsed.campaign_slug != campaign.slug:
-        raise EventError(f"donation {donation} belongs to another campaign than {parsed.campaign_slug!r}")
-    if parsed.currency != donation.currency:
-        raise EventError(f"currency mismatch: refund in {parsed.currency}, donation {donation} in {donation.currency}")
-    event.donation = donation
-    applied = _refund_once(donation, parsed, event.event_id, provider=event.provider)
-    if applied is None:
-        event.last_error = "ignored: this dispute's withdrawal was already applied"
-    elif applied == 0 and parsed.amount_minor > 0:
-        event.last_error = "ignored: this refund was already counted"
-    elif applied < parsed.amount_minor:
-        event.last_error = f"refund capped at {applied}: only that much was left on the donation"
-
-
-def _dispute_note(parsed: NormalizedEvent, step: str) -> str:
-    return f"dispute {parsed.extra['dispute']} {step}"
-
-
-def refund_identities(parsed: NormalizedEvent) -> list[tuple[str, int]]:
-    """(provider refund id, amount) of each refund an event announces. Stripe's Refund objects
-    carry their own id; a generic event may name its refund (`data.refund_id`), else the event
-    is the refund."""
-    refunds = parsed.extra.get("refunds")
-    if refunds:
-        return [(str(refund_id), int(amount)) for refund_id, amount in refunds]
-    return [(parsed.extra.get("refund_id") or parsed.event_id, parsed.amount_minor)]
-
-
-def _refund_once(donation: Donation, parsed: NormalizedEvent, event_id: str, *, provider: str = "") -> int | None:
-    """Apply a refund-like event; None when it is a dispute whose withdrawal was already applied
-    (Stripe announces one withdrawal with several events). Each refund counts once by its
-    provider id. Caller holds the campaign's lock."""
-    if parsed.extra.get("dispute"):
-        note = _dispute_note(parsed, "withdrawn")
-        if LedgerEntry.objects.filter(donation_id=donation.pk, note=note).exists():
-            return None
-        return ledger.donation_refund(donation_id=donation.pk, amount_minor=parsed.amount_minor, note=note)
-    applied = 0
-    for refund_id, amount in refund_identities(parsed):
-        if amount > 0 and not _refund_known_failed(provider, refund_id):
-            applied += ledger.donation_refund(
-                donation_id=donation.pk, amount_minor=amount, note=event_id, refund_id=refund_id[:255]
-            )
-    return applied
-
-
-def _refund_known_failed(provider: str, refund_id: str) -> bool:
-    """A refund whose failure was announced already (events may arrive in any order): its
-    creation must not count it afterwards. Only on the refund path, rare next to gifts."""
-    return bool(provider) and PaymentEvent.objects.filter(
-        provider=provider, event_type=REINSTATED, body__contains=f'"{refund_id}"'
-    ).exclude(status=PaymentEvent.Status.RECEIVED).exists()
-
-
-def _refund_reversal_note(refund_id: str) -> str:
-    return f"refund {refund_id} failed"
-
-
-def _apply_refund_failed(event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, donation: Donation) -> str:
-    """A refund that failed after it was counted gives its money back, once; one never counted
-    moves nothing (and _refund_known_failed keeps it from being counted later)."""
-    if donation.campaign_id != campaign.pk or parsed.currency != donation.currency:
-        raise EventError(f"donation {donation} belongs to another campaign or currency than this refund")
-    event.donation = donation
-    refund_id = parsed.extra["refund_reversed"]
-    entries = LedgerEntry.objects.filter(donation_id=donation.pk)
-    counted = entries.filter(refund_id=refund_id).first()
-    if counted is None:
-        event.last_error = f"ignored: refund {refund_id} failed before it was counted"
-    elif entries.filter(note=_refund_reversal_note(refund_id)).exists():
-        event.last_error = f"ignored: refund {refund_id}'s failure was already applied"
     else:
-        ledger.donation_reinstate(donation_id=donation.pk, amount_minor=-counted.delta_minor,
-                                  note=_refund_reversal_note(refund_id))
-    return PaymentEvent.Status.PROCESSED
-
-
-def _apply_reinstated(
-    event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
-) -> str:
-    donation = _find_donation(source, parsed)
-    if parsed.extra.get("refund_reversed"):
-        if donation is None:
-            raise EventError("no donation for this failed refund yet: retry once its payment is applied")
-        return _apply_refund_failed(event, parsed, campaign, donation)
-    if donation is None:
-        raise EventError("no donation for this dispute")
-    if donation.campaign_id != campaign.pk:
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
-    event.donation = donation
-    entries = LedgerEntry.objects.filter(donation_id=donation.pk)
-    withdrawn = entries.filter(note=_dispute_note(parsed, "withdrawn")).first()
-    if withdrawn is None:
-        raise EventError(f"dispute {parsed.extra['dispute']}: no withdrawal applied yet, nothing to reinstate")
-    note = _dispute_note(parsed, "reinstated")
-    if entries.filter(note=note).exists():
-        event.last_error = "ignored: this dispute's funds were already reinstated"
-        return PaymentEvent.Status.PROCESSED
-    ledger.donation_reinstate(
-        donation_id=donation.pk, amount_minor=min(parsed.amount_minor, -withdrawn.delta_minor), note=note
+        events.same_campaign_check(donation, campaign)
+        if (donation.amount_minor, donation.currency) != (parsed.amount_minor, parsed.currency):
+            raise EventError(
+                f"amount mismatch: event says {parsed.amount_minor} {parsed.currency}, "
+                f"donation {donation} expects {donation.amount_minor} {donation.currency}"
+            )
+    event.donation = ledger.donation_confirm(total=total, donation=donation, at=at)
+    refunds.deferred_refunds_apply(
+        total=total, provider=event.provider, donation=donation, event_external_id=parsed.donation_external_id
     )
     return PaymentEvent.Status.PROCESSED
 
@@ -271,9 +93,9 @@ def _apply_reinstated(
 def _apply_failed(
     event: PaymentEvent, parsed: NormalizedEvent, campaign: Campaign, source: str, total: CampaignTotal
 ) -> str:
-    donation = _find_donation(source, parsed)
+    donation = events.donation_find(source=source, parsed=parsed, lock=True)
     if donation is None:
-        donation, _ = ledger.donation_create(
+        donation = ledger.donation_new(
             campaign=campaign,
             source=source,
             external_id=parsed.donation_external_id,
@@ -284,32 +106,24 @@ def _apply_failed(
             anonymous=parsed.anonymous,
             occurred_at=parsed.occurred_at,
         )
-    elif donation.campaign_id != campaign.pk:
-        # Like the other kinds; failing it would also lock a second campaign's counter.
-        raise EventError(f"donation {donation} belongs to another campaign than {campaign.slug!r}")
-    event.donation = donation
+    else:
+        events.same_campaign_check(donation, campaign)
     if donation.status != Donation.Status.PENDING:
         event.last_error = f"ignored: donation is already {donation.status}"
-    ledger.donation_fail(donation_id=donation.pk)
+    event.donation = ledger.donation_fail(total=total, donation=donation)
     return PaymentEvent.Status.PROCESSED
 
 
 _APPLY = {
     SUCCEEDED: _apply_succeeded,
-    REFUNDED: _apply_refunded,
+    REFUNDED: refunds.refund_event_apply,
     FAILED: _apply_failed,
-    REINSTATED: _apply_reinstated,
+    REINSTATED: refunds.reinstate_event_apply,
 }
 
 
 def _apply(event: PaymentEvent) -> str:
-    handler = get_provider(event.provider)
-    if handler is None:
-        raise EventError(f"unknown provider {event.provider!r}")
-    try:
-        parsed = handler.parse(event.body.encode())
-    except PayloadError as exc:
-        raise EventError(f"unusable payload: {exc}") from None
+    parsed = events.event_parse(event)
     if parsed.kind == IGNORED:
         return PaymentEvent.Status.PROCESSED
     # Lock order: event (held by the caller) → campaign total → donation.
@@ -321,7 +135,7 @@ def _apply(event: PaymentEvent) -> str:
         raise EventError(
             f"currency mismatch: event in {parsed.currency}, campaign {campaign.slug!r} in {campaign.currency}"
         )
-    return _APPLY[parsed.kind](event, parsed, campaign, handler.source, total)
+    return _APPLY[parsed.kind](event, parsed, campaign, WEBHOOK_SOURCES[event.provider].source, total)
 
 
 def payment_event_process(*, event_id: int) -> PaymentEvent:
@@ -379,21 +193,18 @@ def _unexpected_error_record(*, event_id: int, error: Exception) -> None:
 
 def payment_event_retry(*, event_id: int) -> PaymentEvent:
     """An editor's retry of a failed event: back to `received`, then enqueued."""
-    from campaigns.tasks import enqueue_event
-
     with transaction.atomic():
         updated = PaymentEvent.objects.filter(pk=event_id, status=PaymentEvent.Status.FAILED).update(
             status=PaymentEvent.Status.RECEIVED, last_error=""
         )
         if updated:
-            transaction.on_commit(lambda: enqueue_event(event_id))
+            queue.send("process_payment_event", event_id)
     return PaymentEvent.objects.get(pk=event_id)
 
 
 def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
-    """Re-enqueue events still `received` after a while: the broker lost them, or a worker died."""
-    from campaigns.tasks import enqueue_event
-
+    """Re-enqueue events still `received` after a while: the broker lost them, or a worker died;
+    and fail the refunds that waited too long for their gift (refunds.deferred_refunds_expire)."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(
         PaymentEvent.objects.filter(status=PaymentEvent.Status.RECEIVED, received_at__lt=cutoff)
@@ -401,47 +212,8 @@ def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
         .values_list("pk", flat=True)[:5000]
     )
     for event_id in ids:
-        enqueue_event(event_id)
+        queue.send("process_payment_event", event_id)
     if ids:
         logger.info("sweeper re-enqueued %d unprocessed payment events", len(ids))
-    deferred_refunds_expire()
+    refunds.deferred_refunds_expire()
     return ids
-
-
-def deferred_refunds_expire(*, now=None) -> list[int]:
-    """Refunds still waiting for their donation's success after DEFERRED_REFUND_MAX_HOURS fail,
-    with their error, where editors look (a success that never comes must not hide a refund)."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(hours=settings.DEFERRED_REFUND_MAX_HOURS)
-    ids = list(
-        PaymentEvent.objects.filter(status=PaymentEvent.Status.DEFERRED, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:1000]
-    )
-    failed = []
-    for event_id in ids:
-        with transaction.atomic():
-            event = PaymentEvent.objects.select_for_update().get(pk=event_id)
-            if event.status != PaymentEvent.Status.DEFERRED:
-                continue
-            handler = get_provider(event.provider)
-            try:
-                slug = handler.parse(event.body.encode()).campaign_slug
-            except PayloadError:
-                slug = ""
-            total = ledger.total_lock_by_slug(slug=slug) if slug else None
-            if total is not None:
-                CampaignTotal.objects.filter(pk=total.pk).update(
-                    deferred_events=Greatest(F("deferred_events") - 1, 0)
-                )
-            event.status = PaymentEvent.Status.FAILED
-            event.processed_at = now
-            event.last_error = (
-                f"the donation's success never came within {settings.DEFERRED_REFUND_MAX_HOURS} h: "
-                "check the payment with the provider, then retry this refund"
-            )
-            event.save(update_fields=["status", "processed_at", "last_error"])
-            failed.append(event_id)
-    if failed:
-        logger.warning("%d deferred refunds failed: their donation never succeeded", len(failed))
-    return failed

@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 
 from campaigns import money
 from campaigns.models import Donation
+from campaigns.providers.bank_transfer import bank_details
 from campaigns.services import ledger
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def pledge_confirm_by_donor(*, token: str) -> Donation:
         donation.pledge_confirmed_at = timezone.now()
         donation.save(update_fields=["pledge_confirmed_at"])
         total.pending_minor += donation.amount_minor
-        ledger.total_touch(total)
+        ledger.total_save(total)
     return donation
 
 
@@ -124,8 +125,6 @@ def pledge_details_send(*, donation_id: int) -> bool:
     """E-mail the donor the bank details and the link that confirms their promise, once: the
     pledge is claimed before sending and released if sending fails (the task retries, the sweep
     catches what a lost task missed)."""
-    from campaigns.providers.bank_transfer import bank_details
-
     claimed_at = timezone.now()
     claimed = Donation.objects.filter(
         pk=donation_id, pledge_details_sent_at__isnull=True, status=Donation.Status.PENDING,

@@ -7,7 +7,6 @@ nobody confirms expires after its provider's delay.
 
 from __future__ import annotations
 
-import functools
 import logging
 from datetime import datetime, timedelta
 
@@ -16,20 +15,18 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from campaigns import queue
 from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
+from campaigns.providers import CHECKOUTS
+from campaigns.providers.sandbox import DECISIONS, sandbox_event_body
+from campaigns.references import reference_generate
 from campaigns.services import ledger, pledge_verification
-from campaigns.services.references import reference_generate
+from campaigns.signing import SIGNATURE_HEADER, sign
 
 logger = logging.getLogger(__name__)
 
-# Donation form's `provider` value → the pledge's Donation.source.
-PROVIDER_SOURCES = {
-    "sandbox": Donation.Source.SANDBOX,
-    "stripe": Donation.Source.STRIPE,
-    "bank_transfer": Donation.Source.BANK,
-}
-# settings.PLEDGE_EXPIRY_MINUTES is keyed by source.
-EXPIRING_SOURCES = (Donation.Source.SANDBOX, Donation.Source.STRIPE, Donation.Source.BANK)
+# Every checkout's pledges expire (settings.PLEDGE_EXPIRY_MINUTES is keyed by their source).
+EXPIRING_SOURCES = tuple(checkout.source for checkout in CHECKOUTS.values())
 
 
 class PledgeError(Exception):
@@ -62,7 +59,7 @@ def pledge_create(
         # The global cap too: above it the database refuses the row, which must never pass for
         # a reference collision below.
         raise PledgeError(f"amount {amount_minor} outside the campaign's bounds")
-    source = PROVIDER_SOURCES[provider]
+    source = CHECKOUTS[provider].source
     client_key = pledge_verification.client_key_for(address=client_address)
     for _attempt in range(5):
         reference = reference_generate()
@@ -87,28 +84,17 @@ def pledge_create(
                     message=message,
                     article_url=article_url,
                     locale=locale or campaign.locale,
+                    public_amount=public_amount,
+                    client_key=client_key,
                 )
-                extra = {"public_amount": True} if public_amount else {}
-                if client_key:
-                    extra["client_key"] = client_key
-                if extra:
-                    Donation.objects.filter(pk=donation.pk).update(**extra)
-                    for field, value in extra.items():
-                        setattr(donation, field, value)
                 if source in ledger.PENDING_SOURCES and donor_email:
-                    transaction.on_commit(functools.partial(_pledge_details_enqueue, donation.pk))
+                    queue.send("send_pledge_details", donation.pk)
             return donation
         except IntegrityError as exc:
             if not _reference_taken(exc):
                 raise
             logger.info("reference %s already taken, drawing another", reference)
     raise PledgeError("could not draw a free reference")
-
-
-def _pledge_details_enqueue(donation_id: int) -> None:
-    from campaigns.tasks import enqueue, send_pledge_details
-
-    enqueue(send_pledge_details, donation_id)
 
 
 def _reference_taken(exc: IntegrityError) -> bool:
@@ -131,7 +117,8 @@ def pledges_expire(*, now: datetime | None = None) -> int:
             .values_list("pk", flat=True)[:1000]
         )
         for donation_id in ids:
-            donation = ledger.donation_fail(donation_id=donation_id, status=Donation.Status.EXPIRED)
+            with ledger.donation_locked(donation_id=donation_id) as (total, donation):
+                ledger.donation_fail(total=total, donation=donation, status=Donation.Status.EXPIRED)
             expired += donation.status == Donation.Status.EXPIRED
     if expired:
         logger.info("%d pending pledges expired", expired)
@@ -142,9 +129,6 @@ def pledges_expire(*, now: datetime | None = None) -> int:
 
 def sandbox_decision_submit(*, donation_id: int, decision: str) -> bool:
     """The reader clicked confirm/decline on the sandbox checkout: send the webhook from a worker."""
-    from campaigns.providers.sandbox import DECISIONS
-    from campaigns.tasks import enqueue, sandbox_webhook_send
-
     if decision not in DECISIONS:
         raise PledgeError(f"unknown decision {decision!r}")
     donation = Donation.objects.get(pk=donation_id)
@@ -152,7 +136,8 @@ def sandbox_decision_submit(*, donation_id: int, decision: str) -> bool:
         raise PledgeError(f"pledge {donation.reference} is not a sandbox pledge")
     if donation.status != Donation.Status.PENDING:
         return False
-    return enqueue(sandbox_webhook_send, donation_id, decision)
+    queue.send("sandbox_webhook_send", donation_id, decision)
+    return True
 
 
 def sandbox_webhook_send(*, donation_id: int, decision: str) -> int:
@@ -160,9 +145,6 @@ def sandbox_webhook_send(*, donation_id: int, decision: str) -> int:
 
     Raises on a network error or a 5xx so the task retries; 200 (already stored) is success.
     """
-    from campaigns.providers.sandbox import sandbox_event_body
-    from campaigns.signing import SIGNATURE_HEADER, sign
-
     donation = Donation.objects.select_related("campaign").get(pk=donation_id)
     body = sandbox_event_body(donation=donation, decision=decision)
     response = requests.post(

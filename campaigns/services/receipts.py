@@ -26,7 +26,7 @@ from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from campaigns import money
+from campaigns import money, queue
 from campaigns.models import RECEIPT_SOURCES, Donation
 
 logger = logging.getLogger(__name__)
@@ -55,15 +55,13 @@ def receipts_schedule() -> None:
 
     With a shared cache (Redis), one task per RECEIPTS_BATCH_SECONDS however many donations
     are confirmed; without one (the embedded `make run`), one task per confirmation."""
-    from campaigns.tasks import enqueue, send_receipts
-
     if settings.REDIS_URL:
         try:
             if not cache.add(_SCHEDULED_KEY, 1, _SCHEDULED_TTL_SECONDS):
                 return  # a task is already on its way and will see this donation
         except Exception:
             logger.warning("cache unavailable: scheduling a receipts task anyway", exc_info=True)
-    enqueue(send_receipts, countdown=settings.RECEIPTS_BATCH_SECONDS, priority=RECEIPTS_PRIORITY)
+    queue.send("send_receipts", countdown=settings.RECEIPTS_BATCH_SECONDS, priority=RECEIPTS_PRIORITY)
 
 
 def _due(now) -> QuerySet[Donation]:

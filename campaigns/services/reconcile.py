@@ -10,9 +10,7 @@ from django.db.models import F, Sum
 from django.db.models.functions import Coalesce
 
 from campaigns.models import Campaign, Donation, LedgerEntry
-from campaigns.services import heartbeat, ledger
-
-COUNTER_FIELDS = ("total_minor", "donation_count", "donor_count", "pending_minor")
+from campaigns.services import heartbeat, ledger, refunds
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,7 @@ def totals_compute(*, campaign_id: int) -> dict[str, int]:
         "donation_count": counted.count(),
         "donor_count": donors,
         "pending_minor": pending or 0,
+        "deferred_events": refunds.deferred_refunds_count(campaign_id=campaign_id),
     }
 
 
@@ -78,7 +77,7 @@ def campaign_reconcile(*, campaign: Campaign, fix: bool = False) -> list[Drift]:
                 Donation.objects.filter(pk=pk).update(balance_minor=computed_balance)
             for name, value in computed.items():
                 setattr(total, name, value)
-            ledger.total_touch(total)
+            ledger.total_save(total)
     return drifts
 
 

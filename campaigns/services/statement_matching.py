@@ -23,7 +23,7 @@ import logging
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -31,6 +31,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from rapidfuzz import fuzz
 
+from campaigns import queue
 from campaigns.bank.reference_search import find_reference_candidates
 from campaigns.models import Donation, StatementImport, StatementLine
 from campaigns.services import ledger
@@ -176,9 +177,9 @@ def _apply_all(batch: _Batch) -> None:
         try:
             if batch.careful:
                 with transaction.atomic():  # a savepoint: a line that fails rolls back alone
-                    ledger.donation_confirm_locked(total=total, donation=pledge, at=booked_at(line))
+                    ledger.donation_confirm(total=total, donation=pledge, at=booked_at(line))
             else:
-                ledger.donation_confirm_locked(total=total, donation=pledge, at=booked_at(line))
+                ledger.donation_confirm(total=total, donation=pledge, at=booked_at(line))
         except (ledger.LedgerError, DatabaseError) as exc:
             if not batch.careful:
                 raise  # the batch is redone with savepoints (_match_batch_safely)
@@ -336,10 +337,6 @@ def pending_statement_lines_sweep(*, older_than_seconds: int) -> list[int]:
     """Imports with lines still pending and no batch finished for this long (the broker lost the
     task, or its worker was killed): enqueue their matching again. An import a worker is still
     going through moves every batch and is left alone."""
-    from datetime import timedelta
-
-    from campaigns.tasks import enqueue, match_statement
-
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     ids = list(
         StatementImport.objects.filter(
@@ -351,7 +348,7 @@ def pending_statement_lines_sweep(*, older_than_seconds: int) -> list[int]:
         .order_by("pk").values_list("pk", flat=True)[:100]
     )
     for import_id in ids:
-        enqueue(match_statement, import_id)
+        queue.send("match_statement", import_id)
     if ids:
         logger.info("sweeper re-enqueued the matching of %d statement imports", len(ids))
     return ids

@@ -62,10 +62,11 @@ def statement_line_assign(*, actor: AbstractBaseUser, line_id: int, donation_id:
             raise ReviewError(f"{pledge} is already {pledge.status}: create a new gift instead")
         if pledge.currency != line.currency:
             raise ReviewError(f"{pledge} is in {pledge.currency}, the line in {line.currency}")
-        pledge = ledger.donation_confirm(donation_id=pledge.pk, at=booked_at(line))
+        total, pledge = ledger.donation_lock(donation_id=pledge.pk)
+        ledger.donation_confirm(total=total, donation=pledge, at=booked_at(line))
         difference = line.amount_minor - pledge.amount_minor
         if difference:
-            ledger.donation_correct(donation_id=pledge.pk, delta_minor=difference,
+            ledger.donation_correct(total=total, donation=pledge, delta_minor=difference,
                                     note=f"statement line {line.pk}: received {line.amount_minor}")
         _decided(line, actor, Outcome.MATCHED, donation=pledge, reason=reason, matched_by="editor")
         _audit(actor, AuditLog.Action.STATEMENT_ASSIGN, line, pledge, reason, pledge=pledge.reference,
@@ -119,9 +120,9 @@ def statement_line_refund(*, actor: AbstractBaseUser, line_id: int, reason: str 
         if line.direction != StatementLine.Direction.DEBIT or not refunds:
             raise ReviewError("only a returned transfer with a matched gift can be refunded here")
         donation_id = refunds[0]["donation_id"]
-        applied = ledger.donation_refund(donation_id=donation_id, amount_minor=line.amount_minor,
+        total, donation = ledger.donation_lock(donation_id=donation_id)
+        applied = ledger.donation_refund(total=total, donation=donation, amount_minor=line.amount_minor,
                                          note=f"returned transfer, statement line {line.pk}")
-        donation = Donation.objects.get(pk=donation_id)
         _decided(line, actor, Outcome.MATCHED, donation=donation, reason=reason or "returned transfer",
                  matched_by="editor")
         _audit(actor, AuditLog.Action.REFUND, line, donation, reason or "returned transfer", refunded_minor=applied)
@@ -134,11 +135,11 @@ def _reverse(line: StatementLine, note: str) -> int:
         return 0
     if line.outcome != Outcome.MATCHED:
         return 0
-    donation = Donation.objects.get(pk=line.donation_id)
+    total, donation = ledger.donation_lock(donation_id=line.donation_id)
     if donation.status not in PAID or donation.balance_minor <= 0:
         return 0
-    return ledger.donation_refund(donation_id=donation.pk, amount_minor=min(line.amount_minor, donation.balance_minor),
-                                  note=note[:500])
+    return ledger.donation_refund(total=total, donation=donation,
+                                  amount_minor=min(line.amount_minor, donation.balance_minor), note=note[:500])
 
 
 def statement_line_undo(*, actor: AbstractBaseUser, line_id: int, reason: str) -> int:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
-from campaigns import money
+from campaigns import money, queue
 from campaigns.bank import parse_statement
 from campaigns.bank.csv import CsvProfile as ParserCsvProfile
 from campaigns.bank.records import StatementError, StatementRecord
@@ -224,8 +224,6 @@ def statement_import(
     A bad file raises StatementError (its message names the line or element): nothing of it is
     stored, and a `failed` import records the attempt and the reason for the editors.
     """
-    from campaigns.tasks import enqueue, match_statement
-
     sha256 = hashlib.sha256(data).hexdigest()
     profile = CsvProfile.objects.select_related("bank_account").get(pk=profile_id) if profile_id else None
     started = time.monotonic()
@@ -260,7 +258,8 @@ def statement_import(
             )
             if new:
                 tasks = min(settings.STATEMENT_MATCH_TASKS, -(-new // settings.STATEMENT_MATCH_BATCH))
-                transaction.on_commit(lambda: [enqueue(match_statement, imported.pk) for _ in range(tasks)])
+                for _ in range(tasks):
+                    queue.send("match_statement", imported.pk)
     except StatementError as exc:
         StatementImport.objects.create(
             file_name=file_name[:255], sha256=sha256, size_bytes=len(data), format=format, profile=profile,

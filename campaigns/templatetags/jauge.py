@@ -1,6 +1,6 @@
 """Template helpers: money and progress formatted by Babel for a locale, banner theming.
 
-Everything here works from a cached progress snapshot (selectors.campaign_progress): no database.
+Everything here works from a cached progress snapshot (selectors.progress.campaign_progress): no database.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
 from campaigns import money
+from campaigns.models import Campaign, days_between
 
 register = template.Library()
 
-DEFAULT_THEME = {"color_primary": "#b8002e", "color_background": "#ffffff", "color_text": "#1a1a1a"}
+# The model's defaults, for snapshots that lack a colour.
+DEFAULT_THEME = {name: Campaign._meta.get_field(name).default for name in ("color_primary", "color_background",
+                                                                          "color_text")}
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # A font stack is names, commas, spaces, quotes and hyphens; anything else (`;`, `(`, `}`) could
 # smuggle other CSS declarations into the banner's style attribute.
@@ -31,7 +34,7 @@ WCAG_AA_TEXT = 4.5
 
 
 @register.simple_tag
-def format_money(amount_minor: int, currency: str, locale: str = "fr") -> str:
+def format_money(amount_minor: int, currency: str, locale: str | None = None) -> str:
     return money.format_money(amount_minor, currency, locale)
 
 
@@ -40,17 +43,12 @@ def _percent_floor(percent: float) -> int:
     return math.floor(percent)
 
 
-def _days_left(ends_at: str, now: datetime) -> int:
-    remaining = datetime.fromisoformat(ends_at) - now
-    return max(0, math.ceil(remaining.total_seconds() / 86400))
-
-
 def progress_state(snapshot: dict[str, Any] | None, now: datetime | None = None) -> str:
     """`hidden` (nothing to show), `live` (keeps polling) or `ended` (final numbers, no polling)."""
-    if snapshot is None or snapshot["status"] == "draft":
+    if snapshot is None or snapshot["status"] == Campaign.Status.DRAFT:
         return "hidden"
     now = now or timezone.now()
-    if snapshot["status"] == "closed" or datetime.fromisoformat(snapshot["ends_at"]) <= now:
+    if snapshot["status"] == Campaign.Status.CLOSED or datetime.fromisoformat(snapshot["ends_at"]) <= now:
         return "ended"
     return "live"
 
@@ -67,7 +65,7 @@ def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     floor = _percent_floor(percent)
     now = timezone.now()
     state = progress_state(snapshot, now)
-    days = _days_left(snapshot["ends_at"], now) if state == "live" else 0
+    days = days_between(now, datetime.fromisoformat(snapshot["ends_at"])) if state == "live" else 0
     total_display = money.format_money(snapshot["total_minor"], currency, locale)
     goal_display = money.format_money(goal, currency, locale)
     percent_display = format_percent(floor / 100, locale=locale)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
-from campaigns import selectors
+from campaigns.selectors import progress as selectors
 from campaigns.views.caching import DEFAULT_MAX_AGE, BodyMemo, etag_matches, public_cache_headers
 
 # `current` between campaigns: one fixed body, so one fixed ETag (a campaign starting changes both).

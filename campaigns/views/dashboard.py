@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from functools import wraps
 
+import redis
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
@@ -21,8 +22,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from campaigns import money
 from campaigns.models import Campaign, CampaignTotal
-from campaigns.services.dashboard import dashboard_data
-from campaigns.services.progress import PROGRESS_CHANNEL
+from campaigns.progress_cache import PROGRESS_CHANNEL
+from campaigns.selectors.dashboard import dashboard_data
 
 # Polling period when SSE is unavailable (no Redis), and the safety net beside SSE.
 POLL_SECONDS = 15
@@ -90,8 +91,6 @@ def dashboard_live(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _sse_stream(slug: str) -> Iterator[str]:
-    import redis
-
     client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=None)
     pubsub = client.pubsub()
     try:

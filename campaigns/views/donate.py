@@ -25,17 +25,19 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 from django_ratelimit.core import is_ratelimited
 
-from campaigns import money, selectors
+from campaigns import money
 from campaigns.clientip import client_address
 from campaigns.forms import HONEYPOT_FIELD, DonationForm
-from campaigns.models import Campaign, Donation
-from campaigns.providers import PROVIDERS
+from campaigns.models import Campaign, Donation, allowed_origins
+from campaigns.providers import CHECKOUTS
 from campaigns.providers.bank_transfer import bank_details, epc_qr_svg
 from campaigns.providers.checkout import CheckoutUnavailable
 from campaigns.providers.sandbox import sandbox_enabled
+from campaigns.references import InvalidReference, reference_normalize
+from campaigns.selectors import progress as selectors
+from campaigns.selectors.donations import campaign_donor_wall, campaign_monthly_summary
 from campaigns.services import pledges
 from campaigns.services.pledge_verification import PledgeLimitReached
-from campaigns.services.references import InvalidReference, reference_normalize
 from campaigns.templatetags.jauge import progress_context
 
 logger = logging.getLogger(__name__)
@@ -90,7 +92,6 @@ def closed_reason(campaign: Campaign) -> str:
 
 def page_context(campaign: Campaign, lang: str, form: DonationForm | None = None) -> dict:
     """Everything /c/<slug>/ shows (also used to re-render the page around a form with errors)."""
-    from campaigns.selectors_donations import campaign_donor_wall, campaign_monthly_summary
 
     progress = _progress(campaign, lang)
     version = progress.get("version", 0)
@@ -99,7 +100,7 @@ def page_context(campaign: Campaign, lang: str, form: DonationForm | None = None
     return {
         "campaign": campaign,
         "lang": lang,
-        "other_lang": "en" if lang == "fr" else "fr",
+        "other_lang": next(code for code, _name in settings.LANGUAGES if code != lang),
         "progress": progress,
         "form": form if form is not None else DonationForm(campaign=campaign),
         "presets": presets,
@@ -182,8 +183,8 @@ def _csrf_refusal(request: HttpRequest, campaign: Campaign) -> HttpResponse | No
     allowed embed origins is let through on that header alone: a pledge acts on no session or
     account, and the honeypot and the rate limit still apply. Anything else gets Django's check."""
     origin = request.META.get("HTTP_ORIGIN", "").rstrip("/")
-    allowed = campaign.origins or settings.EMBED_ALLOWED_ORIGINS
-    if origin and origin != "null" and ("*" in allowed or origin in (o.rstrip("/") for o in allowed)):
+    allowed = allowed_origins(campaign.origins)
+    if origin and origin != "null" and ("*" in allowed or origin in allowed):
         return None
     return CsrfViewMiddleware(lambda _request: None).process_view(request, None, (), {})
 
@@ -230,9 +231,9 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
             return _form_response(request, campaign, form, lang, status=429)
         except pledges.PledgeError:
             return _closed(request, campaign, lang)
-        provider = PROVIDERS[data["provider"]]
+        provider = CHECKOUTS[data["provider"]]
         try:
-            url = provider.checkout_start(donation=donation, base_url=settings.PUBLIC_URL)
+            url = provider.start(donation=donation, base_url=settings.PUBLIC_URL)
         except CheckoutUnavailable as exc:
             logger.warning("checkout %s unavailable for %s: %s", provider.identifier, donation, exc)
             form.add_error(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -27,8 +26,9 @@ from django.utils.text import Truncator
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods
 
-from campaigns import selectors
+from campaigns.models import Campaign, allowed_origins, days_between
 from campaigns.providers.sandbox import test_mode_shown
+from campaigns.selectors import progress as selectors
 from campaigns.templatetags.jauge import (
     appeal_html,
     banner_style,
@@ -54,7 +54,6 @@ HTMX_HEADERS = (
     "HX-Request, HX-Current-URL, HX-Target, HX-Trigger, HX-Trigger-Name, HX-Boosted, "
     "HX-History-Restore-Request, HX-Prompt"
 )
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
 _STATIC_DIR = Path(settings.BASE_DIR) / "static" / "embed"
 
 # Rendered bodies, per process, keyed by ETag (see BodyMemo).
@@ -82,10 +81,8 @@ def _options(request: HttpRequest, snapshot: dict[str, Any] | None) -> tuple[str
     return variant, lang
 
 
-def allowed_origins(snapshot: dict[str, Any] | None) -> list[str]:
-    """The campaign's origins, else EMBED_ALLOWED_ORIGINS; malformed entries are ignored."""
-    listed = (snapshot.get("origins") if snapshot else None) or settings.EMBED_ALLOWED_ORIGINS
-    return [origin.rstrip("/") for origin in listed if origin == "*" or _ORIGIN.match(origin.rstrip("/"))]
+def _allowed_origins(snapshot: dict[str, Any] | None) -> list[str]:
+    return allowed_origins(snapshot.get("origins", []) if snapshot else [])
 
 
 def _state(snapshot: dict[str, Any] | None, now: datetime) -> tuple[str, int]:
@@ -93,8 +90,7 @@ def _state(snapshot: dict[str, Any] | None, now: datetime) -> tuple[str, int]:
     state = progress_state(snapshot, now)
     if state != "live":
         return state, 0
-    remaining = datetime.fromisoformat(snapshot["ends_at"]) - now
-    return state, -int(-remaining.total_seconds() // 86400)
+    return state, days_between(now, datetime.fromisoformat(snapshot["ends_at"]))
 
 
 def _etag(snapshot: dict[str, Any] | None, kind: str, variant: str, lang: str, state: str, days: int) -> str:
@@ -206,15 +202,24 @@ def _is_preview(request: HttpRequest, slug: str) -> bool:
         return False
 
 
+def _body(request: HttpRequest, slug: str, snapshot: dict[str, Any] | None, *, kind: str, variant: str, lang: str,
+          state: str, poll: int, poll_query: str = "") -> str:
+    # CommonMiddleware has validated the host already (ALLOWED_HOSTS).
+    host = request.META.get("HTTP_HOST") or request.get_host()
+    with translation.override(lang):
+        context = _banner_context(host, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll)
+        context["poll_url"] += poll_query
+        if kind == "frame":
+            context.update(css=_css(), htmx_url=static("vendor/htmx.min.js"))
+            return render_to_string("embed/frame.html", context)
+        return render_to_string("embed/_banner.html", context)
+
+
 def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResponse, dict[str, Any] | None]:
     """(response, snapshot) for the fragment or the frame; errors come back as 400/404 responses."""
     snapshot, found = _lookup(slug)
     if not found:
         return _not_found(), None
-    preview = kind == "frame" and snapshot is not None and _is_preview(request, slug)
-    if preview and snapshot["status"] == "draft":
-        # Editors see a draft as it will look once live; readers keep seeing nothing.
-        snapshot = {**snapshot, "status": "active", "etag": snapshot["etag"].strip('"') + "-preview"}
     try:
         variant, lang = _options(request, snapshot)
     except BadOption as error:
@@ -223,33 +228,34 @@ def _render_banner(request: HttpRequest, slug: str, kind: str) -> tuple[HttpResp
     poll = _poll_seconds(snapshot, state)
     etag = _etag(snapshot, kind, variant, lang, state, days)
     max_age = min(5, poll)
-    if not preview and etag_matches(request, etag):
+    if etag_matches(request, etag):
         return _public(HttpResponse(status=304), etag=etag, lang=lang, max_age=max_age), snapshot
-
-    def render() -> str:
-        with translation.override(lang):
-            context = _banner_context(
-                host, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll
-            )
-            if preview:
-                context["poll_url"] += f"&preview={request.GET['preview']}"
-            if kind == "frame":
-                context.update(css=_css(), htmx_url=static("vendor/htmx.min.js"))
-                return render_to_string("embed/frame.html", context)
-            return render_to_string("embed/_banner.html", context)
-
-    # CommonMiddleware has validated the host already (ALLOWED_HOSTS).
+    # Keyed by the requested slug too: /embed/current/ and /embed/<its slug>/ share an ETag, but
+    # each body polls its own URL (`current` must keep following whichever campaign is current).
     host = request.META.get("HTTP_HOST") or request.get_host()
-    # The requested slug too: /embed/current/ and /embed/<its slug>/ share an ETag, but each body
-    # polls its own URL (`current` must keep following whichever campaign is current).
-    if preview:
-        response = HttpResponse(render(), content_type="text/html; charset=utf-8")
-        response["ETag"] = etag
-        response["Cache-Control"] = "private, no-store"
-        return response, snapshot
-    body = _rendered.get((kind, etag, host, slug), lambda: render().encode())
+    body = _rendered.get((kind, etag, host, slug), lambda: _body(
+        request, slug, snapshot, kind=kind, variant=variant, lang=lang, state=state, poll=poll).encode())
     response = HttpResponse(body, content_type="text/html; charset=utf-8")
     return _public(response, etag=etag, lang=lang, max_age=max_age), snapshot
+
+
+def _render_preview(request: HttpRequest, slug: str, snapshot: dict[str, Any]) -> HttpResponse:
+    """The admin's frame (a valid `?preview=` token): a draft drawn as it will look once live,
+    for the editor only — private, never cached, and its polls stay previews."""
+    if snapshot["status"] == Campaign.Status.DRAFT:
+        snapshot = {**snapshot, "status": Campaign.Status.ACTIVE, "etag": snapshot["etag"].strip('"') + "-preview"}
+    try:
+        variant, lang = _options(request, snapshot)
+    except BadOption as error:
+        return _bad_request(error)
+    state, days = _state(snapshot, timezone.now())
+    poll = _poll_seconds(snapshot, state)
+    body = _body(request, slug, snapshot, kind="frame", variant=variant, lang=lang, state=state, poll=poll,
+                 poll_query=f"&preview={request.GET['preview']}")
+    response = HttpResponse(body, content_type="text/html; charset=utf-8")
+    response["ETag"] = _etag(snapshot, "frame", variant, lang, state, days)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])
@@ -260,7 +266,7 @@ def banner(request: HttpRequest, slug: str) -> HttpResponse:
     response, snapshot = _render_banner(request, slug, "fragment")
     if response.status_code == 404:
         return response
-    return _cors(request, response, allowed_origins(snapshot))
+    return _cors(request, response, _allowed_origins(snapshot))
 
 
 def _preflight(request: HttpRequest, slug: str) -> HttpResponse:
@@ -268,7 +274,7 @@ def _preflight(request: HttpRequest, slug: str) -> HttpResponse:
     snapshot, found = _lookup(slug)
     if not found:
         return _not_found()
-    origins = allowed_origins(snapshot)
+    origins = _allowed_origins(snapshot)
     origin = request.headers.get("Origin")
     if not origin or not ("*" in origins or origin in origins):
         return _plain("origin not allowed to embed this campaign\n", 403)
@@ -292,11 +298,15 @@ def _frame_ancestors(origins: list[str]) -> str:
 @require_http_methods(["GET", "HEAD"])
 def frame(request: HttpRequest, slug: str) -> HttpResponse:
     """`/embed/<slug>/frame/`: the banner as a document for <iframe>, framable by allowed origins only."""
-    response, snapshot = _render_banner(request, slug, "frame")
+    snapshot = _lookup(slug)[0] if _is_preview(request, slug) else None
+    if snapshot is not None:
+        response = _render_preview(request, slug, snapshot)
+    else:
+        response, snapshot = _render_banner(request, slug, "frame")
     if response.status_code >= 400:
         response["X-Frame-Options"] = "DENY"
         return response
-    response["Content-Security-Policy"] = _frame_ancestors(allowed_origins(snapshot))
+    response["Content-Security-Policy"] = _frame_ancestors(_allowed_origins(snapshot))
     return response
 
 

@@ -7,7 +7,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from campaigns.models import Donation
-from campaigns.services.export import donations_csv
+from campaigns.selectors.export import donations_csv
 
 
 def donations_csv_response(*, queryset: QuerySet[Donation], name: str = "dons") -> StreamingHttpResponse:

@@ -10,11 +10,14 @@
 
 from __future__ import annotations
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+
+from campaigns.services import heartbeat
 
 
 def _database_ok() -> str:
@@ -28,10 +31,8 @@ def _database_ok() -> str:
 
 
 def _broker_ok() -> str:
-    from config.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with current_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=1)
     except Exception as exc:
         return f"error: {exc.__class__.__name__}"
@@ -40,8 +41,6 @@ def _broker_ok() -> str:
 
 def _workers() -> tuple[str, float | None]:
     """("ok" | "stale" | "none" | "unknown", seconds since the freshest worker heartbeat)."""
-    from campaigns.services import heartbeat
-
     try:
         age = heartbeat.freshest_worker_age()
     except Exception:

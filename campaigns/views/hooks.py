@@ -10,9 +10,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from campaigns import metrics
-from campaigns.providers import get_provider
-from campaigns.providers.base import PayloadError, SignatureError
-from campaigns.providers.sandbox import SandboxProvider, sandbox_enabled
+from campaigns.providers import WEBHOOK_SOURCES
+from campaigns.providers.base import PayloadError, SignatureError, WebhookSource
 from campaigns.services import intake
 
 logger = logging.getLogger(__name__)
@@ -24,28 +23,29 @@ RETRY_AFTER_SECONDS = 5
 @csrf_exempt
 @require_POST
 def webhook(request: HttpRequest, provider: str) -> JsonResponse:
-    handler = get_provider(provider)
-    response = _answer(request, provider, handler)
+    source = WEBHOOK_SOURCES.get(provider)
+    response = _answer(request, provider, source)
     # Unknown provider names come from the URL: one label for all of them.
-    metrics.webhook_answer_count(provider=handler.identifier if handler else "unknown", status=response.status_code)
+    metrics.webhook_answer_count(provider=source.identifier if source else "unknown", status=response.status_code)
     return response
 
 
-def _answer(request: HttpRequest, provider: str, handler) -> JsonResponse:
-    if handler is None or (isinstance(handler, SandboxProvider) and not sandbox_enabled()):
-        return JsonResponse({"error": f"unknown provider {provider!r}"}, status=404)
+def _answer(request: HttpRequest, provider: str, source: WebhookSource | None) -> JsonResponse:
+    if source is None:
+        return JsonResponse({"error": f"unknown provider {provider!r}: it receives no webhooks of its own"},
+                            status=404)
     try:
-        handler.verify(request)
+        source.verify(body=request.body, headers=request.headers)
     except SignatureError as exc:
         return JsonResponse({"error": f"signature: {exc}"}, status=401)
     try:
-        event = handler.parse(request.body)
+        event = source.parse(request.body)
     except PayloadError as exc:
         return JsonResponse({"error": str(exc), "field": exc.field}, status=400)
-    headers = {name: request.headers[name] for name in handler.kept_headers if name in request.headers}
+    headers = {name: request.headers[name] for name in source.kept_headers if name in request.headers}
     try:
         created = intake.payment_event_receive(
-            provider=handler.identifier, event=event, body=request.body, headers=headers
+            provider=source.identifier, event=event, body=request.body, headers=headers
         )
     except (OperationalError, InterfaceError) as exc:
         # Not stored (or not known to be): the provider must deliver again. A retry of an event

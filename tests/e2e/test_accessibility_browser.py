@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from campaigns.services import ledger, pledges
+from campaigns.services import pledges
+from tests import factories
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
 
@@ -50,7 +51,7 @@ def gift(transactional_db, campaign):
     donation = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500,
                                      donor_name="Marie Curie", donor_email="marie@example.org",
                                      article_url="https://www.journal.example/un-article")
-    ledger.donation_confirm(donation_id=donation.pk)
+    factories.confirm(donation.pk)
     return donation
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from campaigns.models import Campaign, CampaignTotal
-from tests.conftest import ARTIFACTS
+from tests.factories import ARTIFACTS
 from tests.staff_world import PASSWORD, ROLES, roles_ensure
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.browser]

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from campaigns.models import CampaignTotal, Donation, PaymentEvent
-from tests.conftest import ARTIFACTS
+from tests.factories import ARTIFACTS
 from tests.worker import celery_worker, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.worker, pytest.mark.browser]

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from campaigns.models import Campaign
 from campaigns.services.campaigns import campaign_changed
-from tests.conftest import ARTIFACTS, webhook_body
+from tests.factories import ARTIFACTS, webhook_body
 from tests.live import post_signed
 
 pytestmark = [pytest.mark.postgres, pytest.mark.worker, pytest.mark.browser]

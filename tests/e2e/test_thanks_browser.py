@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from campaigns.services.campaigns import campaign_changed
-from tests.conftest import ARTIFACTS
+from tests.factories import ARTIFACTS
 from tests.worker import celery_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.worker, pytest.mark.browser]

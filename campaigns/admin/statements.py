@@ -18,10 +18,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from campaigns import references
 from campaigns.bank.records import StatementError
 from campaigns.models import BankAccount, Campaign, CsvProfile, Donation, StatementImport, StatementLine
-from campaigns.models_statements import STATEMENT_FORMATS
-from campaigns.services import references, statement_review, statements
+from campaigns.models.statements import STATEMENT_FORMATS
+from campaigns.services import statement_review, statements
 from campaigns.services.audit import ReasonRequired
 from campaigns.services.ledger import LedgerError
 

@@ -54,17 +54,3 @@ def reference_normalize(text: str) -> str:
     if not is_valid_code(cleaned):
         raise InvalidReference(f"not a Jauge reference: {text!r}")
     return PREFIX + cleaned
-
-
-def reference_find(text: str) -> str | None:
-    """The first valid reference inside free text (a bank statement's label), or None.
-
-    Only references written with the alphabet's own symbols count here (no lookalike
-    corrected); the search is linear in the text (`campaigns.bank.reference_search`).
-    """
-    from campaigns.bank.reference_search import find_reference_candidates  # it imports this module
-
-    for candidate in find_reference_candidates(text):
-        if not candidate.corrected:
-            return str(candidate)
-    return None

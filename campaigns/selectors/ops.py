@@ -13,7 +13,6 @@ from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from campaigns.models import RECEIPT_SOURCES, Donation, Heartbeat, PaymentEvent, StatementLine
-from campaigns.services import heartbeat
 
 
 @dataclass
@@ -57,8 +56,8 @@ def ops_snapshot() -> OpsSnapshot:
         .annotate(n=Count("pk"), minor=Sum("amount_minor"))
     )
     beats = {row.key: row for row in Heartbeat.objects.all()}
-    reconcile = beats.get(heartbeat.RECONCILE)
-    beat = beats.get(heartbeat.BEAT)
+    reconcile = beats.get(Heartbeat.RECONCILE)
+    beat = beats.get(Heartbeat.BEAT)
     return OpsSnapshot(
         events_by_status=by_status,
         oldest_unprocessed_age=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
@@ -69,9 +68,9 @@ def ops_snapshot() -> OpsSnapshot:
         reconcile_age=(now - reconcile.at).total_seconds() if reconcile else None,
         beat_age=(now - beat.at).total_seconds() if beat else None,
         worker_ages={
-            key[len(heartbeat.WORKER_PREFIX):]: max(0.0, (now - row.at).total_seconds())
+            key[len(Heartbeat.WORKER_PREFIX):]: max(0.0, (now - row.at).total_seconds())
             for key, row in beats.items()
-            if key.startswith(heartbeat.WORKER_PREFIX)
+            if key.startswith(Heartbeat.WORKER_PREFIX)
         },
         statement_lines_waiting=_statement_lines_waiting(),
     )

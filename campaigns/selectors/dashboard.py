@@ -19,7 +19,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from campaigns import money
-from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry
+from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, days_between
 
 CHART_WIDTH = 640
 CHART_HEIGHT = 240
@@ -46,10 +46,6 @@ class Dashboard:
     @property
     def percent(self) -> float:
         return money.percent(self.total_minor, self.campaign.goal_minor)
-
-
-def _days_between(start: datetime, end: datetime) -> int:
-    return max(0, math.ceil((end - start).total_seconds() / 86400))
 
 
 def dashboard_data(*, campaign_id: int, now: datetime | None = None, recent_count: int = 10) -> Dashboard:
@@ -88,11 +84,11 @@ def dashboard_data(*, campaign_id: int, now: datetime | None = None, recent_coun
         ).order_by("-confirmed_at", "-pk")[:recent_count]
     )
     # Pace: what each remaining day must bring to reach the goal by the end date.
-    days_left = _days_between(max(now, campaign.starts_at), campaign.ends_at) if now < campaign.ends_at else 0
+    days_left = days_between(max(now, campaign.starts_at), campaign.ends_at)
     remaining = max(0, campaign.goal_minor - total_minor)
     needed = math.ceil(remaining / days_left) if days_left else None
     # Projection: the average daily take so far, continued to the end date.
-    elapsed = _days_between(campaign.starts_at, min(now, campaign.ends_at))
+    elapsed = days_between(campaign.starts_at, min(now, campaign.ends_at))
     projection = total_minor + (total_minor * days_left // elapsed if elapsed else 0)
     dashboard = Dashboard(
         campaign=campaign,
@@ -132,7 +128,7 @@ def _day_range(dashboard: Dashboard, now: datetime) -> tuple[date, date]:
 
 
 def _fmt(amount_minor: int, currency: str) -> str:
-    return money.format_money(amount_minor, currency, (get_language() or "fr")[:2])
+    return money.format_money(amount_minor, currency)
 
 
 def _day(day: date) -> str:

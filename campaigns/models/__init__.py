@@ -1,0 +1,43 @@
+"""Jauge's domain: fields, constraints and tiny properties. Workflows live in services/.
+
+One module per subject; everything is importable from `campaigns.models`.
+"""
+
+from campaigns.models.base import AppendOnlyModel, AppendOnlyQuerySet
+from campaigns.models.campaigns import (
+    MAX_AMOUNT_MINOR,
+    MAX_THANK_DAYS,
+    Campaign,
+    CampaignTotal,
+    allowed_origins,
+    currency_validator,
+    days_between,
+    origin_is_valid,
+)
+from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry
+from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
+from campaigns.models.statements import BankAccount, CsvProfile, StatementImport, StatementLine
+
+__all__ = [
+    "MAX_AMOUNT_MINOR",
+    "MAX_THANK_DAYS",
+    "RECEIPT_SOURCES",
+    "AppendOnlyModel",
+    "AppendOnlyQuerySet",
+    "AuditLog",
+    "BankAccount",
+    "Campaign",
+    "CampaignTotal",
+    "CsvProfile",
+    "Donation",
+    "DonationSource",
+    "Heartbeat",
+    "LedgerEntry",
+    "PaymentEvent",
+    "StatementImport",
+    "StatementLine",
+    "allowed_origins",
+    "currency_validator",
+    "days_between",
+    "origin_is_valid",
+]

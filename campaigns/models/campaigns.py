@@ -1,0 +1,182 @@
+"""Campaigns and their counter; the one definition of what may embed a campaign and of days left."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns import money
+
+# The largest single amount Jauge accepts, in minor units (10 000 000,00): anything above
+# is a data error (a provider bug, a pasted IBAN), never a gift.
+MAX_AMOUNT_MINOR = 1_000_000_000
+# A year: the thank-you marker is the reader's to keep, not a subscription.
+MAX_THANK_DAYS = 366
+
+currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Un code ISO 4217 en trois lettres majuscules."))
+
+# What may embed a campaign (frame it, read it from another origin, post its donation form).
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(?::\d{1,5})?$")
+
+
+def origin_is_valid(text: str, *, wildcard: bool = True) -> bool:
+    """`https://www.exemple.fr` (a scheme, a host, maybe a port; nothing else), or `*` where
+    allowed (EMBED_ALLOWED_ORIGINS: opening every campaign to every site is the operator's call)."""
+    return (wildcard and text == "*") or bool(_ORIGIN.match(text.rstrip("/")))
+
+
+def allowed_origins(listed: Iterable[str]) -> list[str]:
+    """A campaign's allowed origins, else EMBED_ALLOWED_ORIGINS; malformed entries are ignored.
+    The one definition the embeds (framing, CORS) and the donation form's CSRF exception use."""
+    listed = [origin.strip() for origin in listed if origin.strip()] or settings.EMBED_ALLOWED_ORIGINS
+    return [origin.rstrip("/") for origin in listed if origin_is_valid(origin)]
+
+
+def days_between(start: datetime, end: datetime) -> int:
+    """Whole days from `start` to `end`, a begun day counting as one ("3 jours restants" until
+    the last second of the third day); 0 once `end` is past."""
+    return max(0, math.ceil((end - start).total_seconds() / 86400))
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Brouillon")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("En pause")
+        CLOSED = "closed", _("Close")
+
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    title = models.CharField(_("titre"), max_length=200)
+    appeal = models.TextField(_("texte d'appel"), blank=True)
+    goal_minor = models.BigIntegerField(_("objectif (centimes)"), validators=[MinValueValidator(1)])
+    currency = models.CharField(_("devise"), max_length=3, default="EUR", validators=[currency_validator])
+    starts_at = models.DateTimeField(_("début"))
+    ends_at = models.DateTimeField(_("fin"))
+    status = models.CharField(_("statut"), max_length=10, choices=Status.choices, default=Status.DRAFT)
+    locale = models.CharField(_("langue"), max_length=5, default=settings.LANGUAGE_CODE, choices=settings.LANGUAGES)
+    featured = models.BooleanField(
+        _("mise en avant"), default=False, help_text=_("Affichée par /embed/current/ quand elle est active.")
+    )
+    allowed_origins = models.TextField(
+        _("origines autorisées pour l'intégration"),
+        blank=True,
+        help_text=_("Une origine par ligne (https://www.exemple.fr). Vide : EMBED_ALLOWED_ORIGINS."),
+    )
+    poll_interval_seconds = models.PositiveIntegerField(
+        _("intervalle de rafraîchissement (s)"), default=10, validators=[MinValueValidator(2)]
+    )
+    # After a gift the reader's banners say "Merci !" instead of asking, for this many days
+    # (a marker kept in the publication's own localStorage by the loader; 0: always ask).
+    thank_days = models.PositiveSmallIntegerField(
+        _("remerciement (jours)"),
+        default=30,
+        validators=[MaxValueValidator(MAX_THANK_DAYS)],
+        help_text=_("Après un don, les bannières de la publication remercient le lecteur au lieu de "
+                    "solliciter, pendant ce nombre de jours (0 : toujours solliciter)."),
+    )
+    # Theming: CSS custom properties on the banner.
+    color_primary = models.CharField(_("couleur principale"), max_length=7, default="#b8002e")
+    color_background = models.CharField(_("couleur de fond"), max_length=7, default="#ffffff")
+    color_text = models.CharField(_("couleur du texte"), max_length=7, default="#1a1a1a")
+    font_family = models.CharField(_("police"), max_length=200, blank=True)
+    # Donation form.
+    preset_amounts_minor = models.JSONField(_("montants proposés (centimes)"), default=list, blank=True)
+    min_amount_minor = models.BigIntegerField(_("don minimum (centimes)"), default=100)
+    max_amount_minor = models.BigIntegerField(_("don maximum (centimes)"), default=10_000_000)
+    donor_wall = models.BooleanField(_("mur des donateurs"), default=False)
+    # Promised bank transfers are shown publicly up to this share of the goal: a promise costs
+    # nothing to make, so a handful of them must never fill a banner.
+    pending_cap_percent = models.PositiveSmallIntegerField(
+        _("plafond des promesses affichées (% de l'objectif)"),
+        default=25,
+        validators=[MaxValueValidator(100)],
+        help_text=_("Part de l'objectif au-delà de laquelle les virements promis ne sont plus affichés."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("campagne")
+        verbose_name_plural = _("campagnes")
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(goal_minor__gt=0), name="campaign_goal_positive"),
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="campaign_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(min_amount_minor__gt=0) & Q(max_amount_minor__gte=models.F("min_amount_minor")),
+                name="campaign_amount_bounds",
+            ),
+            models.CheckConstraint(condition=~Q(slug="current"), name="campaign_slug_not_reserved"),
+            models.CheckConstraint(condition=Q(thank_days__lte=MAX_THANK_DAYS), name="campaign_thank_days_max"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        errors = {}
+        if self.slug == "current":
+            errors["slug"] = _("« current » est réservé à la campagne en cours.")
+        if self.currency and not money.is_known_currency(self.currency):
+            errors["currency"] = _("Devise inconnue : %(code)s") % {"code": self.currency}
+        if self.goal_minor is not None and self.goal_minor <= 0:
+            errors["goal_minor"] = _("L'objectif doit être supérieur à zéro.")
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = _("La fin doit être après le début.")
+        bad = [line for line in self.origins if not origin_is_valid(line, wildcard=False)]
+        if bad:
+            errors["allowed_origins"] = _("Pas une origine (https://www.exemple.fr) : %(lines)s") % {
+                "lines": ", ".join(bad)}
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_open(self) -> bool:
+        """Open to new gifts through the donation form."""
+        now = timezone.now()
+        return self.status == self.Status.ACTIVE and self.starts_at <= now < self.ends_at
+
+    @property
+    def pending_cap_minor(self) -> int:
+        """The most promised (not yet received) money the public figures ever show."""
+        return self.goal_minor * self.pending_cap_percent // 100
+
+    @property
+    def origins(self) -> list[str]:
+        return [line.strip() for line in self.allowed_origins.splitlines() if line.strip()]
+
+
+class CampaignTotal(models.Model):
+    """A counter derived from the ledger, changed only in the ledger entry's transaction."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, primary_key=True, related_name="totals")
+    total_minor = models.BigIntegerField(default=0)
+    pending_minor = models.BigIntegerField(default=0)
+    donation_count = models.PositiveIntegerField(default=0)
+    donor_count = models.PositiveIntegerField(default=0)
+    version = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Refund events of this campaign waiting for their donation's success (they came first):
+    # a success looks for them only when this is not zero, one query saved on every webhook.
+    # Derived like the others: reconcile recounts it from the deferred events.
+    deferred_events = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("total de campagne")
+        verbose_name_plural = _("totaux de campagne")
+        constraints = [
+            models.CheckConstraint(condition=Q(pending_minor__gte=0), name="total_pending_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.total_minor}"

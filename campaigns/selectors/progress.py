@@ -1,0 +1,117 @@
+"""Progress reads. The hot ones (progress.json, banner) are O(1): one cached snapshot per campaign
+(campaigns.progress_cache), built from the CampaignTotal counter row, never from the donations.
+A miss is filled here (read-through); publishing after a change is services/progress.py's job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from campaigns import money, progress_cache
+from campaigns.models import Campaign, CampaignTotal
+
+CURRENT_SLUG = "current"
+
+
+def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]:
+    total_minor = total.total_minor if total else 0
+    version = total.version if total else 0
+    updated = total.updated_at if total else campaign.updated_at
+    return {
+        "campaign_id": campaign.pk,
+        "slug": campaign.slug,
+        "title": campaign.title,
+        "currency": campaign.currency,
+        "goal_minor": campaign.goal_minor,
+        "total_minor": total_minor,
+        # Donor-confirmed promises only (the counter), and never more than the campaign's cap.
+        "pending_minor": min(total.pending_minor, campaign.pending_cap_minor) if total else 0,
+        "percent": money.percent(total_minor, campaign.goal_minor),
+        "donors": total.donor_count if total else 0,
+        "donations": total.donation_count if total else 0,
+        "status": campaign.status,
+        "starts_at": timezone.localtime(campaign.starts_at).isoformat(),
+        "ends_at": timezone.localtime(campaign.ends_at).isoformat(),
+        "version": version,
+        "updated_at": timezone.localtime(max(updated, campaign.updated_at)).isoformat(),
+        # Not in the JSON contract's example, used by the banner and conditional GETs:
+        "locale": campaign.locale,
+        # What the embeds draw besides the numbers (banner text, theme, polling, framing).
+        "appeal": campaign.appeal,
+        "poll_interval_seconds": campaign.poll_interval_seconds,
+        "color_primary": campaign.color_primary,
+        "color_background": campaign.color_background,
+        "color_text": campaign.color_text,
+        "font_family": campaign.font_family,
+        "origins": campaign.origins,
+        "etag": f'"{campaign.pk}-{version}-{int(campaign.updated_at.timestamp() * 1000)}"',
+    }
+
+
+def _snapshot_of(campaign: Campaign) -> dict[str, Any]:
+    """Snapshot a campaign fetched with its counter (select_related)."""
+    try:
+        total = campaign.totals
+    except CampaignTotal.DoesNotExist:
+        total = None
+    return _snapshot(campaign, total)
+
+
+def progress_build(*, campaign_id: int | None = None, slug: str | None = None) -> dict[str, Any] | None:
+    """One campaign's snapshot as the database has it now (one query), not stored."""
+    lookup = {"pk": campaign_id} if campaign_id is not None else {"slug": slug}
+    campaign = Campaign.objects.filter(**lookup).select_related("totals").first()
+    return None if campaign is None else _snapshot_of(campaign)
+
+
+def progress_snapshot_of(total: CampaignTotal) -> dict[str, Any]:
+    """The snapshot of a counter row and its campaign as they are in memory (just committed)."""
+    return _snapshot(total.campaign, total)
+
+
+def campaign_current_slug() -> str | None:
+    """The publication's live campaign: the featured active one, else the one ending soonest."""
+    slug = progress_cache.current_slug_get()
+    if slug is not None:
+        return slug or None
+    now = timezone.now()
+    campaign = (
+        Campaign.objects.filter(status=Campaign.Status.ACTIVE, starts_at__lte=now, ends_at__gt=now)
+        .order_by("-featured", "ends_at")
+        .select_related("totals")
+        .first()
+    )
+    slug = campaign.slug if campaign else ""
+    if campaign is not None:
+        # The same query gave the whole campaign: cache its snapshot too, so a cold
+        # /embed/current/ costs one query, not two.
+        progress_cache.snapshot_store(_snapshot_of(campaign))
+    progress_cache.current_slug_put(slug)
+    return slug or None
+
+
+def campaign_progress(*, slug: str) -> dict[str, Any] | None:
+    """Progress of a campaign by slug (or `current`), from the cache when it can be."""
+    if slug == CURRENT_SLUG:
+        slug = campaign_current_slug()
+        if slug is None:
+            return None
+    snapshot = progress_cache.snapshot_get(slug)
+    if snapshot is not None:
+        return snapshot
+    snapshot = progress_build(slug=slug)
+    if snapshot is not None:
+        progress_cache.snapshot_store(snapshot)
+    return snapshot
+
+
+PUBLIC_PROGRESS_FIELDS = (
+    "slug", "title", "currency", "goal_minor", "total_minor", "pending_minor", "percent",
+    "donors", "donations", "status", "starts_at", "ends_at", "version", "updated_at",
+)
+
+
+def progress_public(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The progress.json contract's fields, in the contract's order."""
+    return {field: snapshot[field] for field in PUBLIC_PROGRESS_FIELDS}
