@@ -269,6 +269,21 @@ def test_sweeper_resends_only_events_still_received_after_the_delay(client, camp
     assert fresh.pk not in sent
 
 
+def test_sweeper_resends_a_waiting_event_once_per_delay_not_on_every_sweep(client, campaign, monkeypatch):
+    post_webhook(client, webhook_body(event_id="evt_backlog", donation_id="don_backlog"))
+    event = PaymentEvent.objects.get()
+    PaymentEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(minutes=5))
+    sent = []
+    monkeypatch.setattr("campaigns.queue.send", lambda name, event_id: sent.append(event_id))
+    assert intake.unprocessed_events_sweep(older_than_seconds=60) == [event.pk]
+    # The next sweeps, 30 s apart: its copy is most likely still queued behind a backlog.
+    assert intake.unprocessed_events_sweep(older_than_seconds=60) == []
+    # Once the delay has passed again with the event still waiting, it is re-sent.
+    PaymentEvent.objects.filter(pk=event.pk).update(swept_at=timezone.now() - timedelta(seconds=61))
+    assert intake.unprocessed_events_sweep(older_than_seconds=60) == [event.pk]
+    assert sent == [event.pk, event.pk]
+
+
 def test_a_failure_naming_another_campaign_is_flagged_and_leaves_the_pledge_alone(client, campaign):
     from campaigns.services.campaigns import campaign_upsert
 

@@ -32,6 +32,9 @@ class PaymentEvent(models.Model):
     attempts = models.PositiveIntegerField(_("tentatives"), default=0)
     last_error = models.TextField(_("dernière erreur"), blank=True)
     processed_at = models.DateTimeField(_("traité le"), null=True, blank=True)
+    # When the sweeper last re-sent it: with a backlog, an event still waiting in the queue is not
+    # re-sent on every sweep (each copy would cost a worker a lock and a read for nothing).
+    swept_at = models.DateTimeField(null=True, blank=True, editable=False)
     donation = models.ForeignKey(
         Donation, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
     )

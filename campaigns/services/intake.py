@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns import queue
@@ -204,15 +205,22 @@ def payment_event_retry(*, event_id: int) -> PaymentEvent:
 
 def unprocessed_events_sweep(*, older_than_seconds: int) -> list[int]:
     """Re-enqueue events still `received` after a while: the broker lost them, or a worker died;
-    and fail the refunds that waited too long for their gift (refunds.deferred_refunds_expire)."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = list(
-        PaymentEvent.objects.filter(status=PaymentEvent.Status.RECEIVED, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:5000]
-    )
-    for event_id in ids:
-        queue.send("process_payment_event", event_id)
+    and fail the refunds that waited too long for their gift (refunds.deferred_refunds_expire).
+
+    An event is re-sent at most once per `older_than_seconds`: behind a backlog, the copy sent last
+    time is most likely still queued, and re-sending it on every sweep would only lengthen the queue."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    with transaction.atomic():
+        ids = list(
+            PaymentEvent.objects.filter(status=PaymentEvent.Status.RECEIVED, received_at__lt=cutoff)
+            .filter(Q(swept_at__isnull=True) | Q(swept_at__lt=cutoff))
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:5000]
+        )
+        PaymentEvent.objects.filter(pk__in=ids).update(swept_at=now)
+        for event_id in ids:
+            queue.send("process_payment_event", event_id)
     if ids:
         logger.info("sweeper re-enqueued %d unprocessed payment events", len(ids))
     refunds.deferred_refunds_expire()
