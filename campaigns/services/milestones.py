@@ -38,9 +38,12 @@ def milestones_reach(*, total: CampaignTotal) -> MilestoneRows:
         .values_list("amount_minor", "label", "reached_at")
     )
     if any(reached_at is None and amount <= total.total_minor for amount, _label, reached_at in rows):
+        # With nobody to tell, it counts as announced: setting MILESTONE_EMAILS later must not
+        # send yesterday's news.
+        now = timezone.now()
         reached = Milestone.objects.filter(
             campaign_id=total.campaign_id, reached_at__isnull=True, amount_minor__lte=total.total_minor
-        ).update(reached_at=timezone.now())
+        ).update(reached_at=now, notified_at=None if settings.MILESTONE_EMAILS else now)
         if reached and settings.MILESTONE_EMAILS:
             queue.send("send_milestone_emails", total.campaign_id)  # after the commit
     return [(amount, label) for amount, label, _reached_at in rows]
