@@ -339,3 +339,12 @@ def test_each_milestone_is_recorded_once_under_concurrent_gifts(transactional_db
             cursor.execute(f"DROP TRIGGER IF EXISTS milestone_reach_log ON {Milestone._meta.db_table}")
             cursor.execute("DROP FUNCTION IF EXISTS milestone_reach_log()")
             cursor.execute("DROP TABLE IF EXISTS milestone_reach_log")
+
+
+def test_finance_reads_milestones_in_euros_and_cannot_change_them(campaign, django_capture_on_commit_callbacks):
+    _milestones(campaign, django_capture_on_commit_callbacks, (1_500_000, "Un reportage"))
+    client = Client()
+    client.force_login(staff_world()["finance"])
+    page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "15\u202f000,00\u00a0€" in page and "Un reportage" in page
+    assert 'name="milestones-0-amount_minor"' not in page

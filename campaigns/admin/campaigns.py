@@ -65,10 +65,20 @@ class MilestoneInline(admin.TabularInline):
     form = MilestoneAdminForm
     formset = MilestoneFormSet
     fields = ("amount_minor", "label", "reached_at")
-    readonly_fields = ("reached_at",)
+    readonly_fields = ("reached_at", "amount_display")
     extra = 1
     verbose_name = _("palier")
     verbose_name_plural = _("paliers et objectifs supplémentaires (au-delà de l'objectif)")
+
+    def get_fields(self, request, obj=None):
+        # Read-only viewers (Finance) see the amount formatted, not the stored cents.
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return ("amount_display", "label", "reached_at")
+
+    @admin.display(description=_("montant"))
+    def amount_display(self, obj: Milestone) -> str:
+        return money_display(obj.amount_minor, obj.campaign.currency) if obj.pk else "—"
 
 
 @admin.register(Campaign)
