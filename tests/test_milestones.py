@@ -8,8 +8,12 @@ import threading
 import pytest
 from django.core import mail
 from django.core.cache import cache
-from django.db import connection, connections
+from django.db import connection, connections, transaction
+from django.db.models import F
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from campaigns import progress_cache
 from campaigns.models import Campaign, CampaignTotal, Milestone, PaymentEvent
@@ -348,3 +352,65 @@ def test_finance_reads_milestones_in_euros_and_cannot_change_them(campaign, djan
     page = client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
     assert "15\u202f000,00\u00a0€" in page and "Un reportage" in page
     assert 'name="milestones-0-amount_minor"' not in page
+
+
+# --- Property ----------------------------------------------------------------------------------
+
+class _Rollback(Exception):
+    pass
+
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("give"), st.integers(min_value=1, max_value=4_000)),
+        st.tuples(st.just("refund"), st.integers(min_value=1, max_value=4_000)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=steps, amounts=st.sets(st.integers(min_value=1, max_value=12_000), min_size=1, max_size=5))
+def test_any_order_of_gifts_and_refunds_records_each_milestone_once_at_its_first_crossing(campaign, steps, amounts):
+    try:
+        with transaction.atomic():
+            _walk(campaign, steps, sorted(amounts))
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def _walk(campaign: Campaign, steps: list[tuple[str, int]], amounts: list[int]) -> None:
+    milestones_save(campaign_id=campaign.pk, deleted=[],
+                    changed=[Milestone(amount_minor=amount, label=str(amount)) for amount in amounts])
+    peak = total = 0
+    seen: dict[int, object] = {}
+    for index, (kind, amount) in enumerate(steps):
+        if kind == "give":
+            ledger.donation_record(campaign=campaign, source="manual", external_id=f"p{index}", amount_minor=amount)
+            total += amount
+        else:
+            donation = campaign.donations.filter(refunded_minor__lt=F("amount_minor")).order_by("pk").first()
+            if donation is None:
+                continue
+            amount = min(amount, donation.amount_minor - donation.refunded_minor)
+            with ledger.donation_locked(donation_id=donation.pk) as (locked_total, locked):
+                ledger.donation_refund(total=locked_total, donation=locked, amount_minor=amount)
+            total -= amount
+        peak = max(peak, total)
+        reached = dict(Milestone.objects.filter(campaign=campaign).values_list("amount_minor", "reached_at"))
+        # Reached exactly when the total has ever been at or above it; once set, never moved.
+        assert {a for a, at in reached.items() if at is not None} == {a for a in amounts if a <= peak}
+        for a, at in reached.items():
+            if a in seen:
+                assert at == seen[a]
+            elif at is not None:
+                seen[a] = at
+        snapshot = selectors.progress_build(campaign_id=campaign.pk)
+        assert snapshot["total_minor"] == total
+        assert [m["reached"] for m in snapshot["milestones"]] == [a <= total for a in amounts]
+        assert snapshot["next_milestone_minor"] == next((a for a in amounts if a > total), None)
+    # A bigger milestone is never reached before a smaller one.
+    times = [seen[a] for a in amounts if a in seen]
+    assert times == sorted(times)
