@@ -414,3 +414,29 @@ def _walk(campaign: Campaign, steps: list[tuple[str, int]], amounts: list[int]) 
     # A bigger milestone is never reached before a smaller one.
     times = [seen[a] for a in amounts if a in seen]
     assert times == sorted(times)
+
+
+# --- A real worker -----------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.worker
+def test_a_real_worker_records_the_milestones_and_mails_the_editors_once(transactional_db, campaign, client):
+    from tests.worker import celery_worker, wait_until
+
+    milestones_save(campaign_id=campaign.pk, deleted=[], changed=[
+        Milestone(amount_minor=3_000, label="Premier"), Milestone(amount_minor=6_000, label="Second"),
+        Milestone(amount_minor=10**8, label="Lointain")])
+    with celery_worker(concurrency=2, MILESTONE_EMAILS="redaction@example.org", EMAIL_HOST="") as worker:
+        for i in range(8):
+            body = webhook_body(event_id=f"evt_ms{i}", donation_id=f"don_ms{i}", amount_minor=1_000,
+                                donor={"name": "", "email": "", "anonymous": False})
+            assert post_webhook(client, body).status_code == 202
+        wait_until(lambda: CampaignTotal.objects.get(campaign=campaign).total_minor == 8_000, timeout=60,
+                   message="every gift to be applied")
+        wait_until(lambda: Milestone.objects.filter(notified_at__isnull=False).count() == 2
+                   and worker.output().count("To: redaction@example.org") == 2,
+                   timeout=30, message="both milestones to be announced")
+        output = worker.output()
+    assert output.count("To: redaction@example.org") == 2  # the console mail backend, once each
+    assert Milestone.objects.get(label="Lointain").reached_at is None
