@@ -263,3 +263,24 @@ class ErasureForm(forms.Form):
         label=_("Je confirme : les données personnelles de ce donateur seront effacées de tous ses dons. "
                 "Les montants et le grand livre restent."),
     )
+
+
+class MilestoneAdminForm(forms.ModelForm):
+    """A milestone typed in major units (30 000); the label is what banners say when it is next."""
+
+    amount_minor = forms.CharField(label=_("Montant"), help_text=_("En unités de la devise, par ex. 30 000."))
+
+    class Meta:
+        fields = ("amount_minor", "label")
+
+    def __init__(self, *args, currency: str = "EUR", **kwargs):
+        self.currency = currency
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["amount_minor"] = _major(self.instance.amount_minor, currency)
+
+    def clean_amount_minor(self) -> int:
+        amount = parse_major(self.cleaned_data["amount_minor"], self.currency)
+        if amount <= 0:
+            raise forms.ValidationError(_("Un palier doit être supérieur à zéro."))
+        return amount

@@ -20,6 +20,7 @@ from campaigns.providers.sandbox import sandbox_enabled
 from campaigns.services import heartbeat as heartbeat_service
 from campaigns.services import (
     intake,
+    milestones,
     pledge_verification,
     pledges,
     progress,
@@ -101,3 +102,9 @@ def send_pledge_details(donation_id: int) -> None:
 def match_statement(import_id: int) -> None:
     """Match an import's pending lines (a re-run only finds what is still pending)."""
     statement_matching.statement_import_match(import_id=import_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_milestone_emails(campaign_id: int) -> None:
+    """Tell the editors (MILESTONE_EMAILS) about the milestones the campaign has just reached."""
+    milestones.milestone_emails_send(campaign_id=campaign_id)

@@ -404,6 +404,8 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Jauge <dons@localhost>")
+# Editors told by e-mail when a campaign reaches one of its milestones (comma-separated; empty: nobody).
+MILESTONE_EMAILS = env_list("MILESTONE_EMAILS")
 
 # --- i18n, static -----------------------------------------------------------------------
 LANGUAGE_CODE = "fr"

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, Permission, User
 PASSWORD = "correct horse battery staple"
 ROLES = importlib.import_module("campaigns.migrations.0003_roles")
 STATEMENTS = importlib.import_module("campaigns.migrations.0010_statements")
+MILESTONES = importlib.import_module("campaigns.migrations.0014_milestone")
 
 
 def roles_ensure() -> dict[str, Group]:
@@ -18,7 +19,10 @@ def roles_ensure() -> dict[str, Group]:
     for name, codenames in ROLES.ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
         if name == ROLES.FINANCE:
-            codenames = [*codenames, *STATEMENTS.FINANCE_STATEMENT_PERMISSIONS]
+            codenames = [*codenames, *STATEMENTS.FINANCE_STATEMENT_PERMISSIONS,
+                         *MILESTONES.FINANCE_MILESTONE_PERMISSIONS]
+        if name == ROLES.EDITORS:
+            codenames = [*codenames, *MILESTONES.EDITOR_MILESTONE_PERMISSIONS]
         group.permissions.set(Permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))
         groups[name] = group
     return groups

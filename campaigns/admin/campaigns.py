@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+from django.forms.formsets import INITIAL_FORM_COUNT, TOTAL_FORM_COUNT
+from django.forms.models import BaseInlineFormSet
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
 from campaigns.admin.common import money_display
-from campaigns.admin_forms import CampaignAdminForm
-from campaigns.models import Campaign
-from campaigns.services.campaigns import campaign_save
+from campaigns.admin_forms import CampaignAdminForm, MilestoneAdminForm
+from campaigns.models import Campaign, Milestone
+from campaigns.services.campaigns import campaign_save, milestones_save
 from campaigns.views import embed
 
 
@@ -44,9 +46,45 @@ def embed_snippets(campaign: Campaign) -> list[tuple[str, str, str]]:
     ]
 
 
+class MilestoneFormSet(BaseInlineFormSet):
+    """A campaign form posted without the milestones' management form (a script, an older copy of
+    the page) changes no milestone, instead of failing as tampered."""
+
+    def __init__(self, data=None, *args, **kwargs):
+        prefix = kwargs.get("prefix") or self.get_default_prefix()
+        if data is not None and f"{prefix}-{TOTAL_FORM_COUNT}" not in data:
+            data = data.copy()
+            data.update({f"{prefix}-{TOTAL_FORM_COUNT}": "0", f"{prefix}-{INITIAL_FORM_COUNT}": "0"})
+        super().__init__(data, *args, **kwargs)
+
+
+class MilestoneInline(admin.TabularInline):
+    """Milestones (and stretch goals above the goal) the banners announce, in the campaign's form."""
+
+    model = Milestone
+    form = MilestoneAdminForm
+    formset = MilestoneFormSet
+    fields = ("amount_minor", "label", "reached_at")
+    readonly_fields = ("reached_at", "amount_display")
+    extra = 1
+    verbose_name = _("palier")
+    verbose_name_plural = _("paliers et objectifs supplémentaires (au-delà de l'objectif)")
+
+    def get_fields(self, request, obj=None):
+        # Read-only viewers (Finance) see the amount formatted, not the stored cents.
+        if self.has_change_permission(request, obj):
+            return self.fields
+        return ("amount_display", "label", "reached_at")
+
+    @admin.display(description=_("montant"))
+    def amount_display(self, obj: Milestone) -> str:
+        return money_display(obj.amount_minor, obj.campaign.currency) if obj.pk else "—"
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignAdminForm
+    inlines = (MilestoneInline,)
     list_display = ("title", "slug", "status", "starts_at", "ends_at", "progress_bar", "total_display")
     list_filter = ("status", "featured")
     list_select_related = ("totals",)
@@ -110,6 +148,19 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         campaign_save(campaign=obj)
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        # Milestones are typed in the campaign's currency (the one posted, for a new campaign).
+        currency = (request.POST.get("currency") or getattr(obj, "currency", "") or "EUR").strip().upper()
+        return {**kwargs, "form_kwargs": {"currency": currency}}
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Milestone:
+            return super().save_formset(request, form, formset, change)
+        changed = formset.save(commit=False)
+        milestones_save(campaign_id=form.instance.pk, changed=changed, deleted=list(formset.deleted_objects))
+        return None
 
     @admin.display(description=_("progression"))
     def progress_bar(self, obj: Campaign) -> str:

@@ -180,3 +180,32 @@ class CampaignTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}: {self.total_minor}"
+
+
+class Milestone(models.Model):
+    """A step of a campaign's total that its banners announce (`Cap des 30 000 €`); one above the
+    goal is a stretch goal. `reached_at` is set once, by a conditional UPDATE, the first time the
+    total reaches it (services/milestones.py); a later refund does not unset it."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="milestones")
+    amount_minor = models.BigIntegerField(
+        _("montant (centimes)"), validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT_MINOR)]
+    )
+    label = models.CharField(_("libellé"), max_length=120)
+    reached_at = models.DateTimeField(_("atteint le"), null=True, blank=True, editable=False)
+    # The editors' e-mail about it was claimed (sent, or being sent) at this time: sent once.
+    notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("palier")
+        verbose_name_plural = _("paliers")
+        ordering = ["campaign", "amount_minor"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "amount_minor"], name="milestone_amount_unique"),
+            models.CheckConstraint(
+                condition=Q(amount_minor__gt=0) & Q(amount_minor__lte=MAX_AMOUNT_MINOR), name="milestone_amount_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label

@@ -19,7 +19,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from campaigns import money
-from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, days_between
+from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry, Milestone, days_between
 
 CHART_WIDTH = 640
 CHART_HEIGHT = 240
@@ -41,6 +41,8 @@ class Dashboard:
     days_left: int
     needed_per_day_minor: int | None
     projection_minor: int
+    # The campaign's milestones in increasing amounts; those reached carry when (the timeline).
+    milestones: list[Milestone] = field(default_factory=list)
     charts: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -104,6 +106,7 @@ def dashboard_data(*, campaign_id: int, now: datetime | None = None, recent_coun
         days_left=days_left,
         needed_per_day_minor=needed,
         projection_minor=projection,
+        milestones=list(Milestone.objects.filter(campaign_id=campaign_id).order_by("amount_minor")),
     )
     dashboard.charts = {
         "cumulative": cumulative_chart(dashboard, now=now),

@@ -6,16 +6,57 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Aggregate, JSONField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from campaigns import money, progress_cache
-from campaigns.models import Campaign, CampaignTotal
+from campaigns.models import Campaign, CampaignTotal, Milestone
 
 CURRENT_SLUG = "current"
 
+# (amount_minor, label) of a campaign's milestones, in increasing amounts.
+MilestoneRows = list[tuple[int, str]]
 
-def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]:
+
+class _JSONRows(Aggregate):
+    """Rows as one JSON array, so a campaign comes with its milestones in one query."""
+
+    function = "JSONB_AGG"
+    output_field = JSONField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, function="JSON_GROUP_ARRAY", **extra)
+
+
+def _with_milestones(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
+    rows = (
+        Milestone.objects.filter(campaign=OuterRef("pk"))
+        .values("campaign")
+        .annotate(rows=_JSONRows(JSONObject(amount_minor="amount_minor", label="label")))
+        .values("rows")
+    )
+    return campaigns.select_related("totals").annotate(milestone_rows=Subquery(rows, output_field=JSONField()))
+
+
+def milestone_rows(campaign_id: int) -> MilestoneRows:
+    """A campaign's milestones, in increasing amounts (one query)."""
+    return list(Milestone.objects.filter(campaign_id=campaign_id).order_by("amount_minor").values_list(
+        "amount_minor", "label"))
+
+
+def _milestones(rows: MilestoneRows, total_minor: int) -> tuple[list[dict[str, Any]], int | None]:
+    """The contract's milestones (reached: the total is at or above it now) and the next one's amount."""
+    milestones = [
+        {"amount_minor": amount, "label": label, "reached": total_minor >= amount} for amount, label in sorted(rows)
+    ]
+    upcoming = [m["amount_minor"] for m in milestones if not m["reached"]]
+    return milestones, (upcoming[0] if upcoming else None)
+
+
+def _snapshot(campaign: Campaign, total: CampaignTotal | None, milestones: MilestoneRows) -> dict[str, Any]:
     total_minor = total.total_minor if total else 0
+    milestone_list, next_milestone = _milestones(milestones, total_minor)
     version = total.version if total else 0
     updated = total.updated_at if total else campaign.updated_at
     return {
@@ -35,6 +76,10 @@ def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]
         "ends_at": timezone.localtime(campaign.ends_at).isoformat(),
         "version": version,
         "updated_at": timezone.localtime(max(updated, campaign.updated_at)).isoformat(),
+        "milestones": milestone_list,
+        "next_milestone_minor": next_milestone,
+        # Matching gifts come later: the key is in the contract already.
+        "match": None,
         # Not in the JSON contract's example, used by the banner and conditional GETs:
         "locale": campaign.locale,
         # What the embeds draw besides the numbers (banner text, theme, polling, framing).
@@ -50,24 +95,26 @@ def _snapshot(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any]
 
 
 def _snapshot_of(campaign: Campaign) -> dict[str, Any]:
-    """Snapshot a campaign fetched with its counter (select_related)."""
+    """Snapshot a campaign fetched by `_with_milestones` (its counter and milestones joined)."""
     try:
         total = campaign.totals
     except CampaignTotal.DoesNotExist:
         total = None
-    return _snapshot(campaign, total)
+    rows = [(row["amount_minor"], row["label"]) for row in campaign.milestone_rows or []]
+    return _snapshot(campaign, total, rows)
 
 
 def progress_build(*, campaign_id: int | None = None, slug: str | None = None) -> dict[str, Any] | None:
     """One campaign's snapshot as the database has it now (one query), not stored."""
     lookup = {"pk": campaign_id} if campaign_id is not None else {"slug": slug}
-    campaign = Campaign.objects.filter(**lookup).select_related("totals").first()
+    campaign = _with_milestones(Campaign.objects.filter(**lookup)).first()
     return None if campaign is None else _snapshot_of(campaign)
 
 
-def progress_snapshot_of(total: CampaignTotal) -> dict[str, Any]:
-    """The snapshot of a counter row and its campaign as they are in memory (just committed)."""
-    return _snapshot(total.campaign, total)
+def progress_snapshot_of(total: CampaignTotal, milestones: MilestoneRows) -> dict[str, Any]:
+    """The snapshot of a counter row, its campaign and milestones as read under the counter's
+    lock (milestone edits bump the counter, so they cannot change in between) and just committed."""
+    return _snapshot(total.campaign, total, milestones)
 
 
 def campaign_current_slug() -> str | None:
@@ -76,12 +123,10 @@ def campaign_current_slug() -> str | None:
     if slug is not None:
         return slug or None
     now = timezone.now()
-    campaign = (
+    campaign = _with_milestones(
         Campaign.objects.filter(status=Campaign.Status.ACTIVE, starts_at__lte=now, ends_at__gt=now)
         .order_by("-featured", "ends_at")
-        .select_related("totals")
-        .first()
-    )
+    ).first()
     slug = campaign.slug if campaign else ""
     if campaign is not None:
         # The same query gave the whole campaign: cache its snapshot too, so a cold
@@ -109,6 +154,7 @@ def campaign_progress(*, slug: str) -> dict[str, Any] | None:
 PUBLIC_PROGRESS_FIELDS = (
     "slug", "title", "currency", "goal_minor", "total_minor", "pending_minor", "percent",
     "donors", "donations", "status", "starts_at", "ends_at", "version", "updated_at",
+    "milestones", "next_milestone_minor", "match",
 )
 
 

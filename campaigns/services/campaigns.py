@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import progress_cache
-from campaigns.models import Campaign, CampaignTotal, Donation
+from campaigns.models import Campaign, CampaignTotal, Donation, Milestone
 from campaigns.services.progress import progress_publish
 
 
@@ -76,3 +76,34 @@ def campaign_upsert(*, slug: str, defaults: dict[str, Any]) -> tuple[Campaign, b
         for name, value in defaults.items():
             setattr(campaign, name, value)
         return campaign_save(campaign=campaign), created
+
+
+def milestones_save(*, campaign_id: int, changed: list[Milestone], deleted: list[Milestone]) -> None:
+    """Save and delete a campaign's milestones (the admin's inline, scripts); banners refresh on
+    commit. Raises ValidationError (amount out of range, an amount used twice): nothing saved.
+
+    The counter is bumped first (its row lock held to the commit), so a ledger change cannot read
+    the milestones half-edited. One the total has already passed counts as reached from now,
+    without an e-mail: it was not crossed by a gift."""
+    if not changed and not deleted:
+        return
+    with transaction.atomic():
+        campaign_changed(campaign_id=campaign_id)
+        total_minor = CampaignTotal.objects.filter(campaign_id=campaign_id).values_list("total_minor", flat=True)
+        total_minor = total_minor.first() or 0
+        Milestone.objects.filter(campaign_id=campaign_id, pk__in=[m.pk for m in deleted if m.pk]).delete()
+        stored = dict(Milestone.objects.filter(campaign_id=campaign_id).values_list("pk", "amount_minor"))
+        now = timezone.now()
+        for milestone in changed:
+            milestone.campaign_id = campaign_id
+            if milestone.pk is None or stored.get(milestone.pk) != milestone.amount_minor:
+                reached = milestone.amount_minor <= total_minor
+                milestone.reached_at = milestone.notified_at = now if reached else None
+            milestone.full_clean(exclude=["campaign"], validate_unique=False)
+        # Unique amounts, on the whole new set (the database constraint would raise a 500 instead).
+        final = {**stored, **{m.pk: m.amount_minor for m in changed if m.pk}}
+        amounts = list(final.values()) + [m.amount_minor for m in changed if m.pk is None]
+        if len(amounts) != len(set(amounts)):
+            raise ValidationError({"amount_minor": _("Deux paliers ne peuvent pas avoir le même montant.")})
+        for milestone in changed:
+            milestone.save()

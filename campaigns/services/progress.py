@@ -12,21 +12,25 @@ from django.utils import timezone
 
 from campaigns import progress_cache
 from campaigns.models import CampaignTotal
-from campaigns.selectors.progress import progress_build, progress_snapshot_of
+from campaigns.selectors.progress import MilestoneRows, progress_build, progress_snapshot_of
+from campaigns.services.milestones import milestones_reach
 
 logger = logging.getLogger(__name__)
 
 
-def progress_publish(*, campaign_id: int, total: CampaignTotal | None = None, force: bool = False) -> None:
+def progress_publish(
+    *, campaign_id: int, total: CampaignTotal | None = None, milestones: MilestoneRows | None = None,
+    force: bool = False,
+) -> None:
     """After commit. Never raises: the money is committed; an outage only delays the banner.
 
     `total`: the counter row the transaction locked and saved last, with its campaign read
-    through it (under the lock, so current): the snapshot is built from memory without a query.
-    Without it, the snapshot is read back from the database.
+    through it and `milestones` read after it (under the lock, so current): the snapshot is built
+    from memory without a query. Without them, the snapshot is read back from the database.
     """
     try:
-        if total is not None and CampaignTotal.campaign.is_cached(total):
-            snapshot = progress_snapshot_of(total)
+        if total is not None and milestones is not None and CampaignTotal.campaign.is_cached(total):
+            snapshot = progress_snapshot_of(total, milestones)
         else:
             snapshot = progress_build(campaign_id=campaign_id)
     except Exception:
@@ -47,7 +51,9 @@ _sequence = itertools.count(1)
 
 
 def progress_publish_on_commit(*, total: CampaignTotal) -> None:
-    """Call in the transaction that saved `total`: its campaign's progress follows on commit."""
+    """Call in the transaction that saved `total`: the milestones its total reaches are recorded
+    (in this transaction), and its campaign's progress follows on commit."""
+    milestones = milestones_reach(total=total)
     connection = transaction.get_connection()
     latest = connection.__dict__.setdefault("_jauge_progress_latest", {})
     ran = connection.__dict__.setdefault("_jauge_progress_ran", {})
@@ -59,7 +65,7 @@ def progress_publish_on_commit(*, total: CampaignTotal) -> None:
             return  # another callback of this commit published already
         ran[campaign_id] = next(_sequence)
         last = latest.get(campaign_id) == registered
-        progress_publish(campaign_id=campaign_id, total=total if last else None)
+        progress_publish(campaign_id=campaign_id, total=total if last else None, milestones=milestones)
 
     transaction.on_commit(publish)
 

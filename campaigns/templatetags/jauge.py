@@ -58,10 +58,19 @@ def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     currency = snapshot["currency"]
     percent = snapshot["percent"]
     goal = snapshot["goal_minor"]
+    total_minor = snapshot["total_minor"]
     pending = snapshot.get("pending_minor", 0)
-    bar = min(percent, 100.0)
+    next_minor = snapshot.get("next_milestone_minor")
+    next_label = next(
+        (m["label"] for m in snapshot.get("milestones", ()) if m["amount_minor"] == next_minor), ""
+    )
+    # Past the goal, the bar measures the way to the next stretch goal (a milestone above it);
+    # the text still names the first goal.
+    stretch = next_minor is not None and total_minor >= goal
+    scale = next_minor if stretch else goal
+    bar = min(total_minor * 100 / scale, 100.0) if stretch else min(percent, 100.0)
     # The pending segment sits after the confirmed fill and never pushes the bar past 100 %.
-    pending_bar = min(max(0.0, 100.0 - bar), pending * 100 / goal) if goal > 0 else 0.0
+    pending_bar = min(max(0.0, 100.0 - bar), pending * 100 / scale) if scale > 0 else 0.0
     floor = _percent_floor(percent)
     now = timezone.now()
     state = progress_state(snapshot, now)
@@ -69,6 +78,12 @@ def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     total_display = money.format_money(snapshot["total_minor"], currency, locale)
     goal_display = money.format_money(goal, currency, locale)
     percent_display = format_percent(floor / 100, locale=locale)
+    next_display = money.format_money(next_minor, currency, locale) if next_minor is not None else ""
+    valuetext = gettext("%(percent)s de l'objectif : %(total)s collectés sur %(goal)s") % {
+        "percent": percent_display, "total": total_display, "goal": goal_display}
+    if stretch:
+        valuetext = gettext("Objectif de %(goal)s atteint : %(total)s collectés, prochain objectif %(next)s") % {
+            "goal": goal_display, "total": total_display, "next": next_display}
     return {
         **snapshot,
         "total_display": total_display,
@@ -80,8 +95,10 @@ def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
         "percent_int": floor,
         "percent_display": percent_display,
         "overfunded": percent > 100,
-        "valuetext": gettext("%(percent)s de l'objectif : %(total)s collectés sur %(goal)s")
-        % {"percent": percent_display, "total": total_display, "goal": goal_display},
+        "valuetext": valuetext,
+        "next_display": next_display,
+        "next_label": next_label,
+        "stretch": stretch,
         "donors_display": ngettext("%(count)s donateur", "%(count)s donateurs", snapshot["donors"])
         % {"count": format_decimal(snapshot["donors"], locale=locale)},
         "state": state,

@@ -49,7 +49,7 @@ STALE_SECONDS = 30
 LOADER_MAX_AGE = 3600
 LOADER_SHARED_MAX_AGE = 86400
 # Bump when the markup changes, so ETags issued by the previous release stop matching.
-MARKUP_VERSION = "3"
+MARKUP_VERSION = "4"
 HTMX_HEADERS = (
     "HX-Request, HX-Current-URL, HX-Target, HX-Trigger, HX-Trigger-Name, HX-Boosted, "
     "HX-History-Restore-Request, HX-Prompt"
@@ -346,9 +346,13 @@ SVG_TRACK = SVG_WIDTH - 32
 def _svg_geometry(progress: dict[str, Any]) -> dict[str, Any]:
     fill = round(SVG_TRACK * float(progress["bar_percent"]) / 100, 1)
     pending = round(SVG_TRACK * float(progress["pending_bar_percent"]) / 100, 1)
+    height = 120 if progress["has_pending"] else 100
     return {
         "width": SVG_WIDTH,
-        "height": 120 if progress["has_pending"] else 100,
+        # One more line for the next milestone.
+        "height": height + 20 if progress["next_display"] else height,
+        "next_y": height + 6,
+        "next_label": Truncator(progress["next_label"]).chars(50),
         "track": SVG_TRACK,
         "fill": fill,
         "pending": pending,
