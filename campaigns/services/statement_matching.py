@@ -2,9 +2,10 @@
 
 A batch is claimed with SELECT … FOR UPDATE SKIP LOCKED on pending lines (a second worker takes
 the next batch; a killed worker's locks go with its connection and the sweeper re-enqueues the
-import). Each applied line confirms its pledge through the ledger service inside a savepoint of
-the batch's transaction: one line that fails rolls back alone and goes to review, and the
-campaign's progress is published once per batch, not once per line.
+import). The batch's applied lines confirm their pledges through the ledger service in one call
+per campaign (`ledger.donations_confirm`, a few statements for the whole batch) inside the batch's
+transaction; if it fails, the batch is redone with a savepoint per line, so one line at fault
+goes to review alone. The campaign's progress is published once per batch, after its commit.
 
 Rules, for a credit:
 1. a pledge reference anywhere in the line's texts (case, spaces, line breaks, hyphens, O/0 and
@@ -163,31 +164,37 @@ def _apply_all(batch: _Batch) -> None:
     for campaign_id in sorted({batch.campaign_of[pledge_id] for pledge_id in pledge_ids}):
         batch.totals[campaign_id] = ledger.total_lock(campaign_id=campaign_id)
     locked = {d.pk: d for d in Donation.objects.select_for_update().filter(pk__in=pledge_ids).order_by("pk")}
+    claimed: set[int] = set()
+    confirmations: dict[int, list] = defaultdict(list)  # campaign id → [(pledge, booked at)]
     for line, pledge_id, matched_by in batch.to_apply:
         pledge = locked[pledge_id]
-        if pledge.status in PAID:
-            # Paid meanwhile (another line of the same money): listed, never counted twice.
+        if pledge.status in PAID or pledge_id in claimed:
+            # Paid meanwhile, or by an earlier line of this batch: listed, never counted twice.
             if matched_by == StatementLine.MatchedBy.SUGGESTION:
                 line.outcome, line.reason = Outcome.REVIEW, f"suggested pledge {pledge} was paid meanwhile"
                 line.suggestions = [_suggestion("pledge", pledge, 0, str(pledge))]
             else:
                 line.outcome, line.donation, line.reason = Outcome.DUPLICATE, pledge, f"{pledge} already paid"
             continue
+        claimed.add(pledge_id)
+        if not batch.careful:
+            # Confirmed together below: one ledger call per campaign for the whole batch.
+            confirmations[pledge.campaign_id].append((pledge, booked_at(line)))
+            line.outcome, line.matched_by, line.donation = Outcome.MATCHED, matched_by, pledge
+            continue
         total = batch.totals[pledge.campaign_id]
         try:
-            if batch.careful:
-                with transaction.atomic():  # a savepoint: a line that fails rolls back alone
-                    ledger.donation_confirm(total=total, donation=pledge, at=booked_at(line))
-            else:
+            with transaction.atomic():  # a savepoint: a line that fails rolls back alone
                 ledger.donation_confirm(total=total, donation=pledge, at=booked_at(line))
         except (ledger.LedgerError, DatabaseError) as exc:
-            if not batch.careful:
-                raise  # the batch is redone with savepoints (_match_batch_safely)
             line.outcome, line.reason = Outcome.REVIEW, f"ledger refused: {exc}"[:500]
             total.refresh_from_db()  # its savepoint rolled back what the ledger moved in memory
             pledge.refresh_from_db()
             continue
         line.outcome, line.matched_by, line.donation = Outcome.MATCHED, matched_by, pledge
+    # A refusal here fails the batch, which is redone with a savepoint per line (_match_batch_safely).
+    for campaign_id, pledges in confirmations.items():
+        ledger.donations_confirm(total=batch.totals[campaign_id], confirmations=pledges)
 
 
 def _decide_by_pledge(line: StatementLine, pledge: Donation, matched_by: str, batch: _Batch) -> None:
