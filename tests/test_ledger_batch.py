@@ -106,11 +106,10 @@ def test_a_pledge_of_another_campaign_is_refused_and_nothing_moves(campaign):
                                          amount_minor=100, currency="EUR")
     before = _counter(campaign)
 
-    with pytest.raises(ledger.LedgerError, match="not a saved donation of campaign"):
-        with transaction.atomic():
-            total, locked = _locked(campaign, [pledges[0].pk])
-            ledger.donations_confirm(total=total, confirmations=[(locked[pledges[0].pk], None),
-                                                                 (stranger, None)])
+    with pytest.raises(ledger.LedgerError, match="not a saved donation of campaign"), transaction.atomic():
+        total, locked = _locked(campaign, [pledges[0].pk])
+        ledger.donations_confirm(total=total, confirmations=[(locked[pledges[0].pk], None),
+                                                             (stranger, None)])
 
     assert _counter(campaign) == before
     assert Donation.objects.get(pk=pledges[0].pk).status == Donation.Status.PENDING

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry
@@ -208,13 +208,29 @@ def donation_confirm(*, total: CampaignTotal, donation: Donation, at: datetime |
     return donation
 
 
-def donations_confirm(*, total: CampaignTotal, confirmations: list[tuple[Donation, datetime]]) -> list[Donation]:
+def _confirmed_save(donations: list[Donation]) -> None:
+    """Write confirmed donations' status, confirmed_at and balance in one statement (Django's
+    bulk_update builds a CASE per column: half the matching's time for a statement's batch)."""
+    if connection.vendor != "postgresql":
+        Donation.objects.bulk_update(donations, ["status", "confirmed_at", "balance_minor"])
+        return
+    placeholders = ", ".join(["(%s::bigint, %s, %s::timestamptz, %s::bigint)"] * len(donations))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Donation._meta.db_table} AS d SET status = v.status, confirmed_at = v.confirmed_at, "  # noqa: S608
+            "balance_minor = v.balance_minor "
+            f"FROM (VALUES {placeholders}) AS v(id, status, confirmed_at, balance_minor) WHERE d.id = v.id",
+            [value for d in donations for value in (d.pk, d.status, d.confirmed_at, d.balance_minor)],
+        )
+
+
+def donations_confirm(*, total: CampaignTotal, confirmations: list[tuple[Donation, datetime | None]]) -> list[Donation]:
     """Confirm many saved donations of the counter's campaign at once (a bank statement's batch):
     the same result as `donation_confirm` on each in turn, in four statements whatever their
     number (donors' lookup, donations' UPDATE, entries' INSERT, counter's UPDATE). The caller
     holds the counter's lock and the donations' (rows read under their lock). A donation already
     counted, or listed twice, is confirmed once; returns those confirmed now."""
-    todo: dict[int, tuple[Donation, datetime]] = {}
+    todo: dict[int, tuple[Donation, datetime | None]] = {}
     for donation, at in confirmations:
         if donation.pk is None or donation.campaign_id != total.campaign_id:
             raise LedgerError(f"donation {donation} is not a saved donation of campaign {total.campaign_id}")
@@ -243,7 +259,7 @@ def donations_confirm(*, total: CampaignTotal, confirmations: list[tuple[Donatio
         donation.status = Donation.Status.CONFIRMED
         donation.confirmed_at = at or timezone.now()
     done = [d for d, _at in todo.values()]
-    Donation.objects.bulk_update(done, ["status", "confirmed_at", "balance_minor"])
+    _confirmed_save(done)
     LedgerEntry.objects.bulk_create(entries)
     total_save(total)
     if any(receipts.receipt_wanted(d) for d in done):
