@@ -73,9 +73,18 @@ def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 queries = [0]
+sql_time = {{}}  # --profile: seconds per statement shape (its first 90 characters)
 def count(execute, sql, params, many, context):
     queries[0] += 1
-    return execute(sql, params, many, context)
+    if not {profile!r}:
+        return execute(sql, params, many, context)
+    started = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        shape = sql[:90]
+        spent, n = sql_time.get(shape, (0.0, 0))
+        sql_time[shape] = (spent + time.perf_counter() - started, n + 1)
 connection.execute_wrappers.append(count)
 
 data = open({path!r}, "rb").read()
@@ -114,6 +123,8 @@ else:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+            for shape, (spent, n) in sorted(sql_time.items(), key=lambda item: -item[1][0])[:15]:
+                out.write(f"SQL {{spent:8.2f}}s {{n:6}}x  {{shape}}\\n")
             open({profile!r} + f".{{os.getpid()}}.txt", "w").write(out.getvalue())
         else:
             statement_matching.statement_import_match(import_id=import_id)
