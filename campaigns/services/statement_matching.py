@@ -324,12 +324,27 @@ def _match_batch_safely(import_id: int, size: int, after_id: int) -> tuple[int, 
         return _match_batch(import_id, size, after_id, careful=True)
 
 
+def _statistics_refresh(*, import_id: int, size: int) -> None:
+    """A big import's lines are not in PostgreSQL's statistics yet (autovacuum analyses the table
+    a minute later at best): planned on stale figures, each claim sorted every pending line of the
+    import on disk (150 ms a batch at 100,000 lines). ANALYZE reads a fixed sample (~0.2 s); a
+    database user that does not own the table gets a warning, not an error."""
+    if connection.vendor != "postgresql":
+        return
+    new = StatementImport.objects.filter(pk=import_id).values_list("lines_new", flat=True).first() or 0
+    if new >= 10 * size:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {StatementLine._meta.db_table}")
+
+
 def statement_import_match(*, import_id: int, batch_size: int | None = None) -> int:
     """Match every pending line of an import; returns the lines this call decided."""
     size = batch_size or settings.STATEMENT_MATCH_BATCH
-    StatementImport.objects.filter(pk=import_id, status=StatementImport.Status.STORED).update(
+    started = StatementImport.objects.filter(pk=import_id, status=StatementImport.Status.STORED).update(
         status=StatementImport.Status.MATCHING, matching_started_at=timezone.now(), progress_at=timezone.now()
     )
+    if started:
+        _statistics_refresh(import_id=import_id, size=size)
     decided, after_id = 0, 0
     while True:
         done, last_id = _match_batch_safely(import_id, size, after_id)
