@@ -293,8 +293,8 @@ def _lines_save(lines: list[StatementLine]) -> None:
 
 def _match_batch(import_id: int, size: int, after_id: int, careful: bool = False) -> tuple[int, int]:
     """Decide the next batch of pending lines with an id above `after_id`; returns (lines decided,
-    last id). The bound matters: decided lines leave dead entries in the pending-lines index until
-    a vacuum, and a claim from the start walks them all (quadratic: 57 ms a claim at 100k lines)."""
+    last id). The bound lets each claim start where the last one ended instead of walking past
+    the lines already decided (with _statistics_refresh: 57 → ~1 ms a claim at 100k lines)."""
     with transaction.atomic():
         lines = list(
             StatementLine.objects.select_for_update(skip_locked=True)
