@@ -1,6 +1,6 @@
 """Bank statement import: a generated camt.053 against pending transfer pledges, end to end.
 
-    .venv/bin/python bench/statements.py [--lines 100000] [--small 10000] [--pledges 50000] [--tasks 1]
+    .venv/bin/python bench/statements.py [--lines 100000] [--small 10000] [--pledges 50000] [--tasks 1] [--profile]
 
 A throw-away PostgreSQL database (bench/harness.py) gets `--pledges` pending bank-transfer
 pledges (bulk-inserted: setup, not measured). Files are generated on disk: of their lines, 30 %
@@ -73,9 +73,18 @@ def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 queries = [0]
+sql_time = {{}}  # --profile: seconds per statement shape (its first 90 characters)
 def count(execute, sql, params, many, context):
     queries[0] += 1
-    return execute(sql, params, many, context)
+    if not {profile!r}:
+        return execute(sql, params, many, context)
+    started = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        shape = sql[:90]
+        spent, n = sql_time.get(shape, (0.0, 0))
+        sql_time[shape] = (spent + time.perf_counter() - started, n + 1)
 connection.execute_wrappers.append(count)
 
 data = open({path!r}, "rb").read()
@@ -107,7 +116,18 @@ else:
     import multiprocessing
     def match(import_id):
         queries[0] = 0
-        statement_matching.statement_import_match(import_id=import_id)
+        if {profile!r}:  # --profile: cProfile of the matching, top functions written beside the file
+            import cProfile, io, os, pstats
+            profiler = cProfile.Profile()
+            profiler.runcall(statement_matching.statement_import_match, import_id=import_id)
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
+            for shape, (spent, n) in sorted(sql_time.items(), key=lambda item: -item[1][0])[:15]:
+                out.write(f"SQL {{spent:8.2f}}s {{n:6}}x  {{shape}}\\n")
+            open({profile!r} + f".{{os.getpid()}}.txt", "w").write(out.getvalue())
+        else:
+            statement_matching.statement_import_match(import_id=import_id)
         return queries[0]
     connection.close()
     started = time.perf_counter()
@@ -163,8 +183,8 @@ def generate(path: Path, *, lines: int, pledges: list, first_pledge: int, day: s
         out.write("</Stmt></BkToCstmrStmt></Document>\n")
 
 
-def measure(env: dict, path: Path, parse_only: bool = False, tasks: int = 1) -> dict:
-    code = MEASURE.format(path=str(path), name=path.name, parse_only=parse_only, tasks=tasks)
+def measure(env: dict, path: Path, parse_only: bool = False, tasks: int = 1, profile: str = "") -> dict:
+    code = MEASURE.format(path=str(path), name=path.name, parse_only=parse_only, tasks=tasks, profile=profile)
     started = time.perf_counter()
     result = json.loads(django_run(env, code, timeout=1800).strip().splitlines()[-1])
     result["wall_s"] = time.perf_counter() - started
@@ -177,6 +197,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--pledges", type=int, default=50_000)
     parser.add_argument("--tasks", type=int, default=1, help="matching processes at once (STATEMENT_MATCH_TASKS)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the matching of the big file")
     args = parser.parse_args()
     if int(args.lines * 0.4) + int(args.small * 0.4) > args.pledges:
         parser.error("not enough pledges for both files' matches")
@@ -204,7 +225,10 @@ def main() -> None:
         for label, path, parse_only in (("parse only (reference)", big, True), (f"import {args.small}", small, False),
                                         (f"import {args.lines}", big, False), (f"re-import {args.lines}", big, False),
                                         ("same lines, other bytes", overlap, False)):
-            result = measure(env, path, parse_only, args.tasks)
+            profile = str(tmp / "profile") if args.profile and path == big and label.startswith("import") else ""
+            result = measure(env, path, parse_only, args.tasks, profile)
+            if profile:
+                print(f"{'':<24} profile of the matching: {profile}.<pid>.txt")
             rows.append((label, result))
             total = result.get("parse_s") or result["store_s"] + result["match_s"]
             lines = result.get("records") or result["lines_read"]

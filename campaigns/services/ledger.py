@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry
@@ -113,24 +113,28 @@ def _other_counted_donation_of_donor(donation: Donation) -> bool:
 
 
 def ledger_post(
-    *, total: CampaignTotal, donation: Donation, delta_minor: int, kind: str, note: str = "", refund_id: str = ""
+    *, total: CampaignTotal, donation: Donation, delta_minor: int, kind: str, note: str = "", refund_id: str = "",
+    donor_counted: bool | None = None,
 ) -> LedgerEntry:
     """Move the counter and the donation's balance by `delta_minor`, in memory, and return the
     ledger entry to append (not saved). The caller saves the donation, then the entry, then the
-    counter (`total_save`)."""
+    counter (`total_save`). `donor_counted` (a batch's answer, read set-wise): whether another
+    donation of this donor already counts; None asks the database when the count changes."""
     if delta_minor == 0:
         raise LedgerError("a ledger entry cannot be zero")
     before = donation.balance_minor
     after = before + delta_minor
     if after < 0:
         raise LedgerError(f"donation {donation.pk} would go below zero ({after})")
+    if (before <= 0 < after or after <= 0 < before) and donor_counted is None:
+        donor_counted = _other_counted_donation_of_donor(donation)
     if before <= 0 < after:
         total.donation_count += 1
-        if not _other_counted_donation_of_donor(donation):
+        if not donor_counted:
             total.donor_count += 1
     elif after <= 0 < before:
         total.donation_count -= 1
-        if not _other_counted_donation_of_donor(donation):
+        if not donor_counted:
             total.donor_count -= 1
     total.total_minor += delta_minor
     donation.balance_minor = after
@@ -202,6 +206,65 @@ def donation_confirm(*, total: CampaignTotal, donation: Donation, at: datetime |
     if receipts.receipt_wanted(donation):
         transaction.on_commit(receipts.receipts_schedule)
     return donation
+
+
+def _confirmed_save(donations: list[Donation]) -> None:
+    """Write confirmed donations' status, confirmed_at and balance in one statement (Django's
+    bulk_update builds a CASE per column: half the matching's time for a statement's batch)."""
+    if connection.vendor != "postgresql":
+        Donation.objects.bulk_update(donations, ["status", "confirmed_at", "balance_minor"])
+        return
+    placeholders = ", ".join(["(%s::bigint, %s, %s::timestamptz, %s::bigint)"] * len(donations))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Donation._meta.db_table} AS d SET status = v.status, confirmed_at = v.confirmed_at, "  # noqa: S608
+            "balance_minor = v.balance_minor "
+            f"FROM (VALUES {placeholders}) AS v(id, status, confirmed_at, balance_minor) WHERE d.id = v.id",
+            [value for d in donations for value in (d.pk, d.status, d.confirmed_at, d.balance_minor)],
+        )
+
+
+def donations_confirm(*, total: CampaignTotal, confirmations: list[tuple[Donation, datetime | None]]) -> list[Donation]:
+    """Confirm many saved donations of the counter's campaign at once (a bank statement's batch):
+    the same result as `donation_confirm` on each in turn, in four statements whatever their
+    number (donors' lookup, donations' UPDATE, entries' INSERT, counter's UPDATE). The caller
+    holds the counter's lock and the donations' (rows read under their lock). A donation already
+    counted, or listed twice, is confirmed once; returns those confirmed now."""
+    todo: dict[int, tuple[Donation, datetime | None]] = {}
+    for donation, at in confirmations:
+        if donation.pk is None or donation.campaign_id != total.campaign_id:
+            raise LedgerError(f"donation {donation} is not a saved donation of campaign {total.campaign_id}")
+        if donation.status not in COUNTED_STATUSES and donation.pk not in todo:
+            todo[donation.pk] = (donation, at)
+    if not todo:
+        return []
+    # Donors counted already (another donation with money in the ledger), read once for the batch;
+    # the donations confirmed here join them one by one, as the single path would see them.
+    keys = {d.donor_key for d, _at in todo.values() if not d.donor_key.startswith("d:")}
+    counted = set(
+        Donation.objects.filter(campaign_id=total.campaign_id, donor_key__in=keys, balance_minor__gt=0)
+        .exclude(pk__in=todo).values_list("donor_key", flat=True).distinct()
+    ) if keys else set()
+    counted.update(d.donor_key for d, _at in todo.values() if d.donor_key in keys and d.balance_minor > 0)
+    entries = []
+    for donation, at in todo.values():
+        if donation.status == Donation.Status.PENDING:
+            _pending_adjust(total, donation, -1)
+        anonymous = donation.donor_key.startswith("d:")
+        entries.append(ledger_post(total=total, donation=donation, delta_minor=donation.amount_minor,
+                                   kind=LedgerEntry.Kind.CONFIRM,
+                                   donor_counted=not anonymous and donation.donor_key in counted))
+        if not anonymous and donation.balance_minor > 0:
+            counted.add(donation.donor_key)
+        donation.status = Donation.Status.CONFIRMED
+        donation.confirmed_at = at or timezone.now()
+    done = [d for d, _at in todo.values()]
+    _confirmed_save(done)
+    LedgerEntry.objects.bulk_create(entries)
+    total_save(total)
+    if any(receipts.receipt_wanted(d) for d in done):
+        transaction.on_commit(receipts.receipts_schedule)  # the task sends every receipt due
+    return done
 
 
 def donation_refund(*, total: CampaignTotal, donation: Donation, amount_minor: int | None = None,

@@ -2,9 +2,10 @@
 
 A batch is claimed with SELECT … FOR UPDATE SKIP LOCKED on pending lines (a second worker takes
 the next batch; a killed worker's locks go with its connection and the sweeper re-enqueues the
-import). Each applied line confirms its pledge through the ledger service inside a savepoint of
-the batch's transaction: one line that fails rolls back alone and goes to review, and the
-campaign's progress is published once per batch, not once per line.
+import). The batch's applied lines confirm their pledges through the ledger service in one call
+per campaign (`ledger.donations_confirm`, a few statements for the whole batch) inside the batch's
+transaction; if it fails, the batch is redone with a savepoint per line, so one line at fault
+goes to review alone. The campaign's progress is published once per batch, after its commit.
 
 Rules, for a credit:
 1. a pledge reference anywhere in the line's texts (case, spaces, line breaks, hyphens, O/0 and
@@ -163,31 +164,37 @@ def _apply_all(batch: _Batch) -> None:
     for campaign_id in sorted({batch.campaign_of[pledge_id] for pledge_id in pledge_ids}):
         batch.totals[campaign_id] = ledger.total_lock(campaign_id=campaign_id)
     locked = {d.pk: d for d in Donation.objects.select_for_update().filter(pk__in=pledge_ids).order_by("pk")}
+    claimed: set[int] = set()
+    confirmations: dict[int, list] = defaultdict(list)  # campaign id → [(pledge, booked at)]
     for line, pledge_id, matched_by in batch.to_apply:
         pledge = locked[pledge_id]
-        if pledge.status in PAID:
-            # Paid meanwhile (another line of the same money): listed, never counted twice.
+        if pledge.status in PAID or pledge_id in claimed:
+            # Paid meanwhile, or by an earlier line of this batch: listed, never counted twice.
             if matched_by == StatementLine.MatchedBy.SUGGESTION:
                 line.outcome, line.reason = Outcome.REVIEW, f"suggested pledge {pledge} was paid meanwhile"
                 line.suggestions = [_suggestion("pledge", pledge, 0, str(pledge))]
             else:
                 line.outcome, line.donation, line.reason = Outcome.DUPLICATE, pledge, f"{pledge} already paid"
             continue
+        claimed.add(pledge_id)
+        if not batch.careful:
+            # Confirmed together below: one ledger call per campaign for the whole batch.
+            confirmations[pledge.campaign_id].append((pledge, booked_at(line)))
+            line.outcome, line.matched_by, line.donation = Outcome.MATCHED, matched_by, pledge
+            continue
         total = batch.totals[pledge.campaign_id]
         try:
-            if batch.careful:
-                with transaction.atomic():  # a savepoint: a line that fails rolls back alone
-                    ledger.donation_confirm(total=total, donation=pledge, at=booked_at(line))
-            else:
+            with transaction.atomic():  # a savepoint: a line that fails rolls back alone
                 ledger.donation_confirm(total=total, donation=pledge, at=booked_at(line))
         except (ledger.LedgerError, DatabaseError) as exc:
-            if not batch.careful:
-                raise  # the batch is redone with savepoints (_match_batch_safely)
             line.outcome, line.reason = Outcome.REVIEW, f"ledger refused: {exc}"[:500]
             total.refresh_from_db()  # its savepoint rolled back what the ledger moved in memory
             pledge.refresh_from_db()
             continue
         line.outcome, line.matched_by, line.donation = Outcome.MATCHED, matched_by, pledge
+    # A refusal here fails the batch, which is redone with a savepoint per line (_match_batch_safely).
+    for campaign_id, pledges in confirmations.items():
+        ledger.donations_confirm(total=batch.totals[campaign_id], confirmations=pledges)
 
 
 def _decide_by_pledge(line: StatementLine, pledge: Donation, matched_by: str, batch: _Batch) -> None:
@@ -284,15 +291,18 @@ def _lines_save(lines: list[StatementLine]) -> None:
         )
 
 
-def _match_batch(import_id: int, size: int, careful: bool = False) -> int:
+def _match_batch(import_id: int, size: int, after_id: int, careful: bool = False) -> tuple[int, int]:
+    """Decide the next batch of pending lines with an id above `after_id`; returns (lines decided,
+    last id). The bound lets each claim start where the last one ended instead of walking past
+    the lines already decided (with _statistics_refresh: 57 → ~1 ms a claim at 100k lines)."""
     with transaction.atomic():
         lines = list(
             StatementLine.objects.select_for_update(skip_locked=True)
-            .filter(statement_import_id=import_id, outcome=Outcome.PENDING)
+            .filter(statement_import_id=import_id, outcome=Outcome.PENDING, id__gt=after_id)
             .order_by("id")[:size]
         )
         if not lines:
-            return 0
+            return 0, after_id
         batch = _Batch.load(lines, careful)
         for line in lines:
             _decide(line, batch)
@@ -301,31 +311,52 @@ def _match_batch(import_id: int, size: int, careful: bool = False) -> int:
         StatementImport.objects.filter(pk=import_id).update(
             lines_processed=F("lines_processed") + len(lines), progress_at=timezone.now()
         )
-    return len(lines)
+    return len(lines), lines[-1].pk
 
 
-def _match_batch_safely(import_id: int, size: int) -> int:
+def _match_batch_safely(import_id: int, size: int, after_id: int) -> tuple[int, int]:
     try:
-        return _match_batch(import_id, size)
+        return _match_batch(import_id, size, after_id)
     except (DatabaseError, ledger.LedgerError):
         # The whole batch rolled back: do it again with a savepoint per applied line, so the one
         # line at fault goes to review instead of failing its batch forever.
         logger.warning("statement import %s: a batch failed, retrying it line by line", import_id, exc_info=True)
-        return _match_batch(import_id, size, careful=True)
+        return _match_batch(import_id, size, after_id, careful=True)
+
+
+def _statistics_refresh(*, import_id: int, size: int) -> None:
+    """A big import's lines are not in PostgreSQL's statistics yet (autovacuum analyses the table
+    a minute later at best): planned on stale figures, each claim sorted every pending line of the
+    import on disk (150 ms a batch at 100,000 lines). ANALYZE reads a fixed sample (~0.2 s); a
+    database user that does not own the table gets a warning, not an error."""
+    if connection.vendor != "postgresql":
+        return
+    new = StatementImport.objects.filter(pk=import_id).values_list("lines_new", flat=True).first() or 0
+    if new >= 10 * size:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {StatementLine._meta.db_table}")
 
 
 def statement_import_match(*, import_id: int, batch_size: int | None = None) -> int:
     """Match every pending line of an import; returns the lines this call decided."""
     size = batch_size or settings.STATEMENT_MATCH_BATCH
-    StatementImport.objects.filter(pk=import_id, status=StatementImport.Status.STORED).update(
+    started = StatementImport.objects.filter(pk=import_id, status=StatementImport.Status.STORED).update(
         status=StatementImport.Status.MATCHING, matching_started_at=timezone.now(), progress_at=timezone.now()
     )
-    decided = 0
+    if started:
+        _statistics_refresh(import_id=import_id, size=size)
+    decided, after_id = 0, 0
     while True:
-        done = _match_batch_safely(import_id, size)
+        done, last_id = _match_batch_safely(import_id, size, after_id)
         if not done:
-            break
+            if after_id == 0:
+                break
+            # One more pass from the start: lines another worker held (SKIP LOCKED) and released
+            # without deciding them (its batch rolled back, or it died) are still pending.
+            after_id = 0
+            continue
         decided += done
+        after_id = last_id
     if not StatementLine.objects.filter(statement_import_id=import_id, outcome=Outcome.PENDING).exists():
         StatementImport.objects.filter(
             pk=import_id, status__in=(StatementImport.Status.STORED, StatementImport.Status.MATCHING)
