@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 from campaigns.bank import FORMATS, CsvProfile, detect_format, parse_statement
 from campaigns.bank.records import StatementError
 from tests.fixtures_dir import statement_bytes
+from tests.guards import deadline
 from tests.test_bank_cfonb120 import record
 
 DATA = Path(__file__).parent / "data" / "bank"
@@ -23,20 +22,6 @@ SMALL = {
 }
 OPTIONS = {"csv": {"profile": CsvProfile(encoding="utf-8-sig", thousands_separator=" ", debit_column="Débit",
                                           credit_column="Crédit", label_columns=["Libellé"])}}
-
-
-@contextmanager
-def deadline(seconds: int):
-    """Fail (instead of hanging the suite) if the block runs longer than `seconds`."""
-    def _expired(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from campaigns.bank.reference_search import CONFUSABLES, find_reference_candidates, reference_find
 from campaigns.references import ALPHABET, BODY_LENGTH, check_character, is_valid_code
+from tests.guards import deadline
 
 
 def ref(body: str) -> str:
     return f"JG-{body}{check_character(body)}"
-
-
-@contextmanager
-def deadline(seconds: int):
-    """A guard, not a measurement: a quadratic search would never get here in time."""
-    def _expired(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 REFERENCE = ref("7K3F9X")

@@ -163,11 +163,16 @@ def _require_counted(donation: Donation, action: str) -> None:
 # --- Transitions: the caller holds the counter's lock (and the donation's, if saved) ----------
 
 
+def personal_key(value: bytes) -> str:
+    """A keyed hash of personal data (an e-mail, a client address) under DONOR_KEY_SECRET: what
+    compares donors or clients without keeping who they are, and survives a SECRET_KEY rotation."""
+    return hmac.new(settings.DONOR_KEY_SECRET.encode(), value, hashlib.sha256).hexdigest()[:40]
+
+
 def donor_key_for(*, email: str) -> str:
     """One donor per e-mail address (keyed hash, so the key itself is no personal data)."""
     if email:
-        digest = hmac.new(settings.DONOR_KEY_SECRET.encode(), email.strip().lower().encode(), hashlib.sha256)
-        return "e:" + digest.hexdigest()[:40]
+        return "e:" + personal_key(email.strip().lower().encode())
     return "d:" + uuid.uuid4().hex
 
 

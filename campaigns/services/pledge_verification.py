@@ -10,8 +10,6 @@ and can void them in bulk.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from datetime import timedelta
 
@@ -50,8 +48,7 @@ def client_key_for(*, address: str) -> str:
     """A keyed hash of a client address: limits need to compare addresses, not to keep them."""
     if not address:
         return ""
-    digest = hmac.new(settings.DONOR_KEY_SECRET.encode(), b"client:" + address.strip().encode(), hashlib.sha256)
-    return digest.hexdigest()[:40]
+    return ledger.personal_key(b"client:" + address.strip().encode())
 
 
 def pledge_needs_confirmation(donation: Donation) -> bool:
