@@ -8,12 +8,16 @@ from campaigns.models.campaigns import (
     MAX_AMOUNT_MINOR,
     MAX_THANK_DAYS,
     Campaign,
+    CampaignText,
     CampaignTotal,
     Milestone,
     allowed_origins,
+    campaign_text,
     currency_validator,
     days_between,
     origin_is_valid,
+    text_in,
+    translations_clean,
 )
 from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry
 from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
@@ -28,6 +32,7 @@ __all__ = [
     "AuditLog",
     "BankAccount",
     "Campaign",
+    "CampaignText",
     "CampaignTotal",
     "CsvProfile",
     "Donation",
@@ -39,7 +44,10 @@ __all__ = [
     "StatementImport",
     "StatementLine",
     "allowed_origins",
+    "campaign_text",
     "currency_validator",
     "days_between",
     "origin_is_valid",
+    "text_in",
+    "translations_clean",
 ]
