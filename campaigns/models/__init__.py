@@ -7,6 +7,7 @@ from campaigns.models.base import AppendOnlyModel, AppendOnlyQuerySet
 from campaigns.models.campaigns import (
     MAX_AMOUNT_MINOR,
     MAX_THANK_DAYS,
+    TITLE_MAX_LENGTH,
     Campaign,
     CampaignText,
     CampaignTotal,
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_AMOUNT_MINOR",
     "MAX_THANK_DAYS",
     "RECEIPT_SOURCES",
+    "TITLE_MAX_LENGTH",
     "AppendOnlyModel",
     "AppendOnlyQuerySet",
     "AuditLog",
