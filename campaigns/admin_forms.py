@@ -93,6 +93,9 @@ class CampaignAdminForm(forms.ModelForm):
             for code, texts in (instance.translations or {}).items():
                 for field, text in texts.items():
                     self.initial[f"{field}_{code}"] = text
+        own = f"title_{instance.locale}"
+        if own in self.fields:
+            self.fields[own].help_text = _("Langue de la campagne : laissez vide, son titre est celui ci-dessus.")
         if "slug" in self.fields and self.slug_frozen:
             self.fields["slug"].disabled = True
             self.fields["slug"].help_text = _("Figé : la campagne a été publiée, ses intégrations utilisent ce slug.")
