@@ -8,13 +8,15 @@ import uuid
 from datetime import datetime
 
 from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import formats, timezone
 from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
-from campaigns.models import MAX_AMOUNT_MINOR, Campaign, origin_is_valid
+from campaigns.models import MAX_AMOUNT_MINOR, TITLE_MAX_LENGTH, Campaign, origin_is_valid, translations_clean
 from campaigns.services.backoffice import MANUAL_METHODS
 from campaigns.services.campaigns import campaign_currency_frozen, campaign_slug_frozen
 
@@ -88,6 +90,12 @@ class CampaignAdminForm(forms.ModelForm):
             self.initial["preset_amounts_minor"] = " ; ".join(
                 _major(amount, currency) for amount in instance.preset_amounts_minor or []
             )
+            for code, texts in (instance.translations or {}).items():
+                for field, text in texts.items():
+                    self.initial[f"{field}_{code}"] = text
+        own = f"title_{instance.locale}"
+        if own in self.fields:
+            self.fields[own].help_text = _("Langue de la campagne : laissez vide, son titre est celui ci-dessus.")
         if "slug" in self.fields and self.slug_frozen:
             self.fields["slug"].disabled = True
             self.fields["slug"].help_text = _("Figé : la campagne a été publiée, ses intégrations utilisent ce slug.")
@@ -147,6 +155,7 @@ class CampaignAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        self._clean_translations(cleaned)
         for name in COLOR_FIELDS:
             value = cleaned.get(name)
             if value and not COLOR_RE.match(value):
@@ -162,6 +171,51 @@ class CampaignAdminForm(forms.ModelForm):
                     "preset_amounts_minor", _("Chaque montant proposé doit être entre le minimum et le maximum.")
                 )
         return cleaned
+
+    def _clean_translations(self, cleaned: dict) -> None:
+        """The per-language fields into `translations`, checked by the model's rule; an error shows
+        on the language's title field. Always set on the instance (empty when refused), so the
+        model's own check never meets what this form already reported."""
+        typed = {code: {field: cleaned.get(f"{field}_{code}") or "" for field in ("title", "appeal")}
+                 for code in TRANSLATION_LANGUAGES}
+        locale = cleaned.get("locale") or self.instance.locale
+        try:
+            self.instance.translations = translations_clean(typed, locale=locale)
+        except ValidationError as error:
+            self.instance.translations = {}
+            for code, messages in error.message_dict.items():
+                for message in messages:
+                    self.add_error(f"title_{code}" if code in TRANSLATION_LANGUAGES else None, message)
+
+
+# One title and one appeal field per language of settings.LANGUAGES, declared on the form class so
+# that the admin's fieldsets may name them (`title_en`, `appeal_en`); `translations` holds them.
+TRANSLATION_LANGUAGES = dict(settings.LANGUAGES)
+
+
+def translation_field_names() -> tuple[str, ...]:
+    return tuple(f"{field}_{code}" for code in TRANSLATION_LANGUAGES for field in ("title", "appeal"))
+
+
+def _add_translation_fields(form_class: type[forms.ModelForm]) -> None:
+    for code, name in TRANSLATION_LANGUAGES.items():
+        fields = {
+            f"title_{code}": forms.CharField(
+                label=lazy(lambda name=name: gettext("Titre (%(language)s)") % {"language": name}, str)(),
+                required=False, max_length=TITLE_MAX_LENGTH,
+                help_text=_("Vide : le titre de la campagne."),
+            ),
+            f"appeal_{code}": forms.CharField(
+                label=lazy(lambda name=name: gettext("Texte d'appel (%(language)s)") % {"language": name}, str)(),
+                required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                help_text=_("Vide : le texte d'appel de la campagne."),
+            ),
+        }
+        form_class.base_fields.update(fields)
+        form_class.declared_fields.update(fields)
+
+
+_add_translation_fields(CampaignAdminForm)
 
 
 def _datetime_hint() -> str:

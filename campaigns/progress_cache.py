@@ -27,7 +27,7 @@ _LOCAL_MAX = 1000
 
 
 def progress_key(slug: str) -> str:
-    return f"progress:v4:{slug}"
+    return f"progress:v5:{slug}"
 
 
 def _version_key(key: str, campaign_id: int) -> str:

@@ -21,7 +21,7 @@ DEMO = "/api/campaigns/mai-juin-2023/progress.json"
 CONTRACT_FIELDS = [
     "slug", "title", "currency", "goal_minor", "total_minor", "pending_minor", "percent",
     "donors", "donations", "status", "starts_at", "ends_at", "version", "updated_at",
-    "milestones", "next_milestone_minor", "match",
+    "milestones", "next_milestone_minor", "match", "titles",
 ]
 
 ARTICLE_ORIGIN = "https://www.journal.example"
@@ -47,6 +47,7 @@ def test_progress_json_has_the_contract_fields_and_the_demo_values(client, demo,
         "donors": 412, "donations": 455, "status": "active",
         "starts_at": None, "ends_at": None, "version": None, "updated_at": None,
         "milestones": [], "next_milestone_minor": None, "match": None,
+        "titles": {"fr": "Campagne de dons Mai-Juin 2023", "en": "Fundraising campaign May-June 2023"},
     }
     assert isinstance(data["version"], int) and data["version"] >= 455
     for field in ("starts_at", "ends_at", "updated_at"):

@@ -1,4 +1,4 @@
-"""Receipt e-mails: in the campaign's language, sent exactly once however often the task runs,
+"""Receipt e-mails: in the donor's language (else the campaign's), sent exactly once however often the task runs,
 in batches over one mail connection."""
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def test_receipt_is_sent_once_when_its_task_runs_twice(confirmed):
     assert confirmed.receipt_sent_at is not None
 
 
-def test_receipt_speaks_the_campaigns_language(campaign, confirmed):
+def test_a_receipt_without_the_donors_language_speaks_the_campaigns(campaign, confirmed):
+    # A gift that came from elsewhere than the donation page (a webhook) has no language of its own.
+    Donation.objects.filter(pk=confirmed.pk).update(locale="")
     campaign.locale = "en"
     campaign.save()
     assert receipts.receipts_send_due() == 1

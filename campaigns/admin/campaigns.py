@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
 from campaigns.admin.common import money_display
-from campaigns.admin_forms import CampaignAdminForm, MilestoneAdminForm
+from campaigns.admin_forms import CampaignAdminForm, MilestoneAdminForm, translation_field_names
 from campaigns.models import Campaign, Milestone
 from campaigns.services.campaigns import campaign_save, milestones_save
 from campaigns.views import embed
@@ -99,6 +99,13 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Texte et apparence"), {
             "fields": ("appeal", "color_primary", "color_background", "color_text", "font_family", "donor_wall"),
         }),
+        (_("Traductions"), {
+            "fields": translation_field_names(),
+            "description": _("Le titre et le texte d'appel ci-dessus sont dans la langue de la campagne ; "
+                             "écrivez ici ceux des autres langues (laissez vide celle de la campagne). Un champ "
+                             "vide affiche le texte de la campagne. Bandeaux, pages et e-mails prennent la "
+                             "langue du lecteur ou du donateur."),
+        }),
         (_("Intégration"), {
             "fields": ("allowed_origins", "poll_interval_seconds", "thank_days", "preview", "snippets"),
         }),
@@ -110,21 +117,24 @@ class CampaignAdmin(admin.ModelAdmin):
 
     # Read-only viewers (Finance) see money formatted, not the stored cents.
     money_displays = {"goal_minor": "goal_display", "min_amount_minor": "min_display",
-                      "max_amount_minor": "max_display", "preset_amounts_minor": "presets_display"}
+                      "max_amount_minor": "max_display", "preset_amounts_minor": "presets_display",
+                      # The per-language fields are the form's, not the model's: one read-only list.
+                      **dict.fromkeys(translation_field_names(), "translations_display")}
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or self.has_change_permission(request, obj):
             return fieldsets
+        displays = self.money_displays
         return [
-            (name, {**options, "fields": tuple(self.money_displays.get(f, f) for f in options["fields"])})
+            (name, {**options, "fields": tuple(dict.fromkeys(displays.get(f, f) for f in options["fields"]))})
             for name, options in fieldsets
         ]
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
         if obj is not None and not self.has_change_permission(request, obj):
-            return (*readonly, *self.money_displays.values())
+            return (*readonly, *dict.fromkeys(self.money_displays.values()))
         return readonly
 
     @admin.display(description=_("objectif"))
@@ -142,6 +152,15 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description=_("montants proposés"))
     def presets_display(self, obj: Campaign) -> str:
         return " · ".join(money_display(amount, obj.currency) for amount in obj.preset_amounts_minor or [])
+
+    @admin.display(description=_("traductions"))
+    def translations_display(self, obj: Campaign) -> str:
+        languages = dict(settings.LANGUAGES)
+        rows = [(languages.get(code, code), texts.get("title", "—"), texts.get("appeal", ""))
+                for code, texts in (obj.translations or {}).items()]
+        if not rows:
+            return "—"
+        return format_html_join("", "<p><strong>{}</strong> : {}<br>{}</p>", rows)
 
     def get_prepopulated_fields(self, request, obj=None):
         return {} if obj is not None else {"slug": ("title",)}

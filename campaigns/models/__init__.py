@@ -7,13 +7,18 @@ from campaigns.models.base import AppendOnlyModel, AppendOnlyQuerySet
 from campaigns.models.campaigns import (
     MAX_AMOUNT_MINOR,
     MAX_THANK_DAYS,
+    TITLE_MAX_LENGTH,
     Campaign,
+    CampaignText,
     CampaignTotal,
     Milestone,
     allowed_origins,
+    campaign_text,
     currency_validator,
     days_between,
     origin_is_valid,
+    text_in,
+    translations_clean,
 )
 from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry
 from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
@@ -23,11 +28,13 @@ __all__ = [
     "MAX_AMOUNT_MINOR",
     "MAX_THANK_DAYS",
     "RECEIPT_SOURCES",
+    "TITLE_MAX_LENGTH",
     "AppendOnlyModel",
     "AppendOnlyQuerySet",
     "AuditLog",
     "BankAccount",
     "Campaign",
+    "CampaignText",
     "CampaignTotal",
     "CsvProfile",
     "Donation",
@@ -39,7 +46,10 @@ __all__ = [
     "StatementImport",
     "StatementLine",
     "allowed_origins",
+    "campaign_text",
     "currency_validator",
     "days_between",
     "origin_is_valid",
+    "text_in",
+    "translations_clean",
 ]

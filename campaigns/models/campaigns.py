@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -48,6 +49,77 @@ def days_between(start: datetime, end: datetime) -> int:
     return max(0, math.ceil((end - start).total_seconds() / 86400))
 
 
+TITLE_MAX_LENGTH = 200
+_TEXT_FIELDS = ("title", "appeal")
+
+
+class CampaignText(NamedTuple):
+    """A campaign's words for a reader of one language. Each falls back on its own to the campaign's
+    language (`title_lang`, `appeal_lang` say which language each is really in, for `lang=`)."""
+
+    title: str
+    appeal: str
+    title_lang: str
+    appeal_lang: str
+
+
+def text_in(*, title: str, appeal: str, locale: str, translations: Mapping[str, Any] | None, lang: str) -> CampaignText:
+    """The one fallback rule, for a campaign (campaign_text) and for its cached snapshot alike:
+    the translation's title or appeal when it has one, else the campaign's own."""
+    entry = (translations or {}).get(lang) or {}
+    own_title, own_appeal = entry.get("title") or "", entry.get("appeal") or ""
+    return CampaignText(
+        title=own_title or title,
+        appeal=own_appeal or appeal,
+        title_lang=lang if own_title else locale,
+        appeal_lang=lang if own_appeal else locale,
+    )
+
+
+def campaign_text(campaign: Campaign, lang: str | None) -> CampaignText:
+    """What every page, embed, e-mail and receipt shows of `campaign` to a reader of `lang`
+    (a code of settings.LANGUAGES; empty or None: the campaign's own language)."""
+    return text_in(title=campaign.title, appeal=campaign.appeal, locale=campaign.locale,
+                   translations=campaign.translations, lang=lang or campaign.locale)
+
+
+def translations_clean(value: Any, *, locale: str) -> dict[str, dict[str, str]]:
+    """`{"en": {"title": …, "appeal": …}}` checked and normalised (texts stripped, empty ones
+    dropped). Raises ValidationError keyed by the language at fault ("translations" for the shape)."""
+    languages = dict(settings.LANGUAGES)
+    shape = _("Traductions : un objet {langue : {\"title\": …, \"appeal\": …}}, par ex. "
+              "{\"en\": {\"title\": \"Our campaign\"}}.")
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError({"translations": shape})
+    errors: dict[str, str] = {}
+    cleaned: dict[str, dict[str, str]] = {}
+    for lang, entry in value.items():
+        if not isinstance(entry, Mapping) or set(entry) - set(_TEXT_FIELDS) or not all(
+            isinstance(text, str) for text in entry.values()
+        ):
+            errors[str(lang)] = shape
+            continue
+        texts = {field: entry[field].strip() for field in _TEXT_FIELDS if entry.get(field, "").strip()}
+        if not texts:
+            continue  # an empty translation is no translation: the campaign's text shows
+        if lang not in languages:
+            errors[str(lang)] = _("Langue inconnue : « %(code)s » (langues possibles : %(codes)s).") % {
+                "code": lang, "codes": ", ".join(languages)}
+        elif lang == locale:
+            errors[lang] = _("%(language)s est la langue de la campagne : son texte est le titre et le texte "
+                             "d'appel de la campagne, pas une traduction.") % {"language": languages[lang]}
+        elif len(texts.get("title", "")) > TITLE_MAX_LENGTH:
+            errors[lang] = _("Titre trop long (%(language)s) : au plus %(max)s caractères.") % {
+                "language": languages[lang], "max": TITLE_MAX_LENGTH}
+        else:
+            cleaned[lang] = texts
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Brouillon")
@@ -56,7 +128,7 @@ class Campaign(models.Model):
         CLOSED = "closed", _("Close")
 
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
-    title = models.CharField(_("titre"), max_length=200)
+    title = models.CharField(_("titre"), max_length=TITLE_MAX_LENGTH)
     appeal = models.TextField(_("texte d'appel"), blank=True)
     goal_minor = models.BigIntegerField(_("objectif (centimes)"), validators=[MinValueValidator(1)])
     currency = models.CharField(_("devise"), max_length=3, default="EUR", validators=[currency_validator])
@@ -64,6 +136,10 @@ class Campaign(models.Model):
     ends_at = models.DateTimeField(_("fin"))
     status = models.CharField(_("statut"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     locale = models.CharField(_("langue"), max_length=5, default=settings.LANGUAGE_CODE, choices=settings.LANGUAGES)
+    # The title and appeal in the other languages of settings.LANGUAGES: {"en": {"title", "appeal"}}
+    # (a missing one falls back to `title`/`appeal`, see campaign_text). On the row itself, so the
+    # snapshot a webhook builds from the counter's campaign carries them without a query.
+    translations = models.JSONField(_("traductions"), default=dict, blank=True)
     featured = models.BooleanField(
         _("mise en avant"), default=False, help_text=_("Affichée par /embed/current/ quand elle est active.")
     )
@@ -133,6 +209,10 @@ class Campaign(models.Model):
             errors["goal_minor"] = _("L'objectif doit être supérieur à zéro.")
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             errors["ends_at"] = _("La fin doit être après le début.")
+        try:
+            self.translations = translations_clean(self.translations, locale=self.locale)
+        except ValidationError as error:
+            errors["translations"] = [message for messages in error.message_dict.values() for message in messages]
         bad = [line for line in self.origins if not origin_is_valid(line, wildcard=False)]
         if bad:
             errors["allowed_origins"] = _("Pas une origine (https://www.exemple.fr) : %(lines)s") % {

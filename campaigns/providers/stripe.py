@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import money
-from campaigns.models import Donation
+from campaigns.models import Donation, campaign_text
 from campaigns.providers.base import (
     FAILED,
     IGNORED,
@@ -51,6 +51,8 @@ class StripeCheckout(Checkout):
 
     def start(self, *, donation: Donation, base_url: str) -> str:
         campaign = donation.campaign
+        # Stripe's page speaks the language the reader gave in, as the rest of the flow does.
+        locale = donation.locale or campaign.locale
         monthly = donation.frequency == Donation.Frequency.MONTHLY
         metadata = {
             "pledge_id": str(donation.pk),
@@ -61,7 +63,7 @@ class StripeCheckout(Checkout):
         price_data: dict[str, Any] = {
             "currency": donation.currency.lower(),
             "unit_amount": donation.amount_minor,
-            "product_data": {"name": campaign.title[:250]},
+            "product_data": {"name": campaign_text(campaign, locale).title[:250]},
         }
         params: dict[str, Any] = {
             "mode": "subscription" if monthly else "payment",
@@ -71,7 +73,7 @@ class StripeCheckout(Checkout):
             "cancel_url": base_url + reverse("campaign", kwargs={"slug": campaign.slug}),
             "client_reference_id": donation.reference,
             "metadata": metadata,
-            "locale": campaign.locale,
+            "locale": locale,
         }
         if donation.donor_email:
             params["customer_email"] = donation.donor_email

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Aggregate, JSONField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from campaigns import money, progress_cache
-from campaigns.models import Campaign, CampaignTotal, Milestone
+from campaigns.models import Campaign, CampaignTotal, Milestone, campaign_text
 
 CURRENT_SLUG = "current"
 
@@ -80,10 +81,14 @@ def _snapshot(campaign: Campaign, total: CampaignTotal | None, milestones: Miles
         "next_milestone_minor": next_milestone,
         # Matching gifts come later: the key is in the contract already.
         "match": None,
+        # The title in every language of settings.LANGUAGES, fallback applied: one JSON for all readers.
+        "titles": {code: campaign_text(campaign, code).title for code, _name in settings.LANGUAGES},
         # Not in the JSON contract's example, used by the banner and conditional GETs:
         "locale": campaign.locale,
         # What the embeds draw besides the numbers (banner text, theme, polling, framing).
         "appeal": campaign.appeal,
+        # The other languages' title and appeal (templatetags.jauge.progress_context picks the reader's).
+        "translations": campaign.translations,
         "poll_interval_seconds": campaign.poll_interval_seconds,
         "color_primary": campaign.color_primary,
         "color_background": campaign.color_background,
@@ -154,7 +159,7 @@ def campaign_progress(*, slug: str) -> dict[str, Any] | None:
 PUBLIC_PROGRESS_FIELDS = (
     "slug", "title", "currency", "goal_minor", "total_minor", "pending_minor", "percent",
     "donors", "donations", "status", "starts_at", "ends_at", "version", "updated_at",
-    "milestones", "next_milestone_minor", "match",
+    "milestones", "next_milestone_minor", "match", "titles",
 )
 
 

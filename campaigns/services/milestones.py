@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from campaigns import money, queue
-from campaigns.models import CampaignTotal, Milestone
+from campaigns.models import CampaignTotal, Milestone, campaign_text
 from campaigns.selectors.progress import MilestoneRows
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ def _send(milestone: Milestone) -> None:
         context = {
             "campaign": campaign,
             "milestone": milestone,
+            # Editors read it in the campaign's own language (its own title, never a fallback).
+            "text": campaign_text(campaign, campaign.locale),
             "amount": money.format_money(milestone.amount_minor, campaign.currency, campaign.locale),
             "dashboard_url": f"{settings.PUBLIC_URL}/dashboard/{campaign.slug}/",
         }

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from campaigns import money
-from campaigns.models import Donation
+from campaigns.models import Donation, campaign_text
 from campaigns.providers.bank_transfer import bank_details
 from campaigns.services import ledger
 
@@ -137,6 +137,7 @@ def pledge_details_send(*, donation_id: int) -> bool:
             context = {
                 "donation": donation,
                 "campaign": campaign,
+                "text": campaign_text(campaign, locale),
                 "amount": money.format_money(donation.amount_minor, donation.currency, locale),
                 "bank": bank_details(),
                 "confirm_url": pledge_confirm_url(donation=donation),

@@ -1,4 +1,4 @@
-"""Receipt e-mails: sent once per confirmed donation, in its campaign's language.
+"""Receipt e-mails: sent once per confirmed donation, in its donor's language (else its campaign's).
 
 Batched: a confirmation does not send its own receipt. Its commit makes sure one `send_receipts`
 task is scheduled a few seconds ahead (`receipts_schedule`); that task sends every receipt due
@@ -27,7 +27,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from campaigns import money, queue
-from campaigns.models import RECEIPT_SOURCES, Donation
+from campaigns.models import RECEIPT_SOURCES, Donation, campaign_text
 
 logger = logging.getLogger(__name__)
 
@@ -140,11 +140,14 @@ def _send_one(connection, donation: Donation) -> str:
 
 def _receipt_message(donation: Donation) -> EmailMessage:
     campaign = donation.campaign
-    with translation.override(campaign.locale):
+    # The donor's language (the page they gave on); a gift from elsewhere (a webhook) has none.
+    locale = donation.locale or campaign.locale
+    with translation.override(locale):
         context = {
             "donation": donation,
             "campaign": campaign,
-            "amount": money.format_money(donation.amount_minor, donation.currency, campaign.locale),
+            "text": campaign_text(campaign, locale),
+            "amount": money.format_money(donation.amount_minor, donation.currency, locale),
             "monthly": donation.frequency == Donation.Frequency.MONTHLY,
             "page_url": f"{settings.PUBLIC_URL}/c/{campaign.slug}/",
         }

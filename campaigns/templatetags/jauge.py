@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
 from campaigns import money
-from campaigns.models import Campaign, days_between
+from campaigns.models import Campaign, days_between, text_in
 
 register = template.Library()
 
@@ -75,6 +75,9 @@ def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     now = timezone.now()
     state = progress_state(snapshot, now)
     days = days_between(now, datetime.fromisoformat(snapshot["ends_at"])) if state == "live" else 0
+    # The reader's language's title and appeal (each falls back to the campaign's own language).
+    text = text_in(title=snapshot["title"], appeal=snapshot.get("appeal", ""),
+                   locale=snapshot.get("locale") or locale, translations=snapshot.get("translations"), lang=locale)
     total_display = money.format_money(snapshot["total_minor"], currency, locale)
     goal_display = money.format_money(goal, currency, locale)
     percent_display = format_percent(floor / 100, locale=locale)
@@ -86,6 +89,10 @@ def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
             "goal": goal_display, "total": total_display, "next": next_display}
     return {
         **snapshot,
+        "title": text.title,
+        "appeal": text.appeal,
+        "title_lang": text.title_lang,
+        "appeal_lang": text.appeal_lang,
         "total_display": total_display,
         "goal_display": goal_display,
         "pending_display": money.format_money(pending, currency, locale),

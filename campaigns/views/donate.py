@@ -28,7 +28,7 @@ from django_ratelimit.core import is_ratelimited
 from campaigns import money
 from campaigns.clientip import client_address
 from campaigns.forms import HONEYPOT_FIELD, DonationForm
-from campaigns.models import Campaign, Donation, allowed_origins
+from campaigns.models import Campaign, Donation, allowed_origins, campaign_text
 from campaigns.providers import CHECKOUTS
 from campaigns.providers.bank_transfer import bank_details, epc_qr_svg
 from campaigns.providers.checkout import CheckoutUnavailable
@@ -99,6 +99,7 @@ def page_context(campaign: Campaign, lang: str, form: DonationForm | None = None
     monthly = campaign_monthly_summary(campaign=campaign, version=version)
     return {
         "campaign": campaign,
+        "text": campaign_text(campaign, lang),
         "lang": lang,
         "other_lang": next(code for code, _name in settings.LANGUAGES if code != lang),
         "progress": progress,
@@ -131,8 +132,8 @@ def _closed(request: HttpRequest, campaign: Campaign, lang: str) -> HttpResponse
     return render(
         request,
         "campaigns/closed.html",
-        {"campaign": campaign, "lang": lang, "progress": _progress(campaign, lang),
-         "closed_reason": closed_reason(campaign)},
+        {"campaign": campaign, "text": campaign_text(campaign, lang), "lang": lang,
+         "progress": _progress(campaign, lang), "closed_reason": closed_reason(campaign)},
         status=403,
     )
 
@@ -285,6 +286,7 @@ def _checkout_context(donation: Donation, lang: str, bad: bool = False) -> dict:
     return {
         "donation": donation,
         "campaign": donation.campaign,
+        "text": campaign_text(donation.campaign, lang),
         "lang": lang,
         "bad_decision": bad,
         "amount_display": money.format_money(donation.amount_minor, donation.currency, lang),
@@ -311,13 +313,15 @@ def article_back_url(donation: Donation, now: datetime) -> str:
 def _thanks_context(request: HttpRequest, donation: Donation, lang: str) -> dict:
     campaign = donation.campaign
     page_url = settings.PUBLIC_URL + reverse("campaign", kwargs={"slug": campaign.slug})
-    share_text = _("J'ai soutenu « %(title)s »") % {"title": campaign.title}
+    text = campaign_text(campaign, lang)
+    share_text = _("J'ai soutenu « %(title)s »") % {"title": text.title}
     bank = None
     if donation.source == Donation.Source.BANK:
         bank = {**bank_details(), "qr_svg": epc_qr_svg(donation=donation)}
     return {
         "donation": donation,
         "campaign": campaign,
+        "text": text,
         "lang": lang,
         "progress": _progress(campaign, lang),
         "amount_display": money.format_money(donation.amount_minor, donation.currency, lang),

@@ -49,7 +49,7 @@ STALE_SECONDS = 30
 LOADER_MAX_AGE = 3600
 LOADER_SHARED_MAX_AGE = 86400
 # Bump when the markup changes, so ETags issued by the previous release stop matching.
-MARKUP_VERSION = "4"
+MARKUP_VERSION = "5"
 HTMX_HEADERS = (
     "HX-Request, HX-Current-URL, HX-Target, HX-Trigger, HX-Trigger-Name, HX-Boosted, "
     "HX-History-Restore-Request, HX-Prompt"
@@ -167,11 +167,12 @@ def _banner_context(
     }
     if snapshot is not None and state != "hidden":
         theme = banner_theme(snapshot)
+        progress = progress_context(snapshot, lang)
         context.update(
-            progress=progress_context(snapshot, lang),
+            progress=progress,
             theme=theme,
             style=banner_style(theme),
-            appeal=appeal_html(snapshot.get("appeal", "")),
+            appeal=appeal_html(progress["appeal"]),
             # A reader of the English banner lands on the English donation page.
             give_url=f"{base}/c/{snapshot['slug']}/" + ("" if lang == snapshot.get("locale") else f"?lang={lang}"),
         )

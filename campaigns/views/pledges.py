@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from campaigns import money
+from campaigns.models import campaign_text
 from campaigns.services import pledge_verification
 from campaigns.services.pledge_verification import PledgeLinkError
 
@@ -40,7 +41,8 @@ def pledge_confirm(request: HttpRequest, slug: str, token: str) -> HttpResponse:
         outcome, status = exc.reason, _STATUS[exc.reason]
     campaign = donation.campaign if donation is not None else None
     lang = (donation.locale or campaign.locale) if donation is not None else "fr"
-    context = {"outcome": outcome, "donation": donation, "campaign": campaign, "lang": lang}
+    context = {"outcome": outcome, "donation": donation, "campaign": campaign, "lang": lang,
+               "text": campaign_text(campaign, lang) if campaign is not None else None}
     if donation is not None:
         context["amount_display"] = money.format_money(donation.amount_minor, donation.currency,
                                                        donation.locale or campaign.locale)

@@ -49,6 +49,14 @@ class Command(BaseCommand):
                 "ends_at": starts + timedelta(days=30, seconds=-1),
                 "status": Campaign.Status.ACTIVE,
                 "locale": "fr",
+                # English readers (`?lang=en`, `data-lang="en"`) see the campaign in English.
+                "translations": {"en": {
+                    "title": "Fundraising campaign May-June 2023",
+                    "appeal": (
+                        "Our newspaper lives on your gifts alone: no advertising, no shareholders. "
+                        "Help us fund a year of independent investigations."
+                    ),
+                }},
                 "featured": True,
                 "preset_amounts_minor": [1000, 2500, 5000, 10000],
             },
