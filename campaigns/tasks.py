@@ -20,6 +20,7 @@ from campaigns.providers.sandbox import sandbox_enabled
 from campaigns.services import heartbeat as heartbeat_service
 from campaigns.services import (
     intake,
+    mes_dons,
     milestones,
     pledge_verification,
     pledges,
@@ -93,6 +94,12 @@ def expire_pledges() -> None:
 def send_pledge_details(donation_id: int) -> None:
     """The bank details and the link that confirms a bank-transfer promise, to its donor."""
     pledge_verification.pledge_details_send(donation_id=donation_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_donor_link(donor_key: str, locale: str) -> None:
+    """A fresh *Mes dons* link, to the address behind `donor_key` if it ever gave."""
+    mes_dons.donor_link_send(donor_key=donor_key, locale=locale)
 
 
 # --- Bank statements ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from campaigns.models.campaigns import (
     days_between,
     origin_is_valid,
 )
-from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry
+from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry, Subscription
 from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
 from campaigns.models.statements import BankAccount, CsvProfile, StatementImport, StatementLine
 
@@ -38,6 +38,7 @@ __all__ = [
     "PaymentEvent",
     "StatementImport",
     "StatementLine",
+    "Subscription",
     "allowed_origins",
     "currency_validator",
     "days_between",

@@ -144,6 +144,13 @@ def _currency(obj: dict, path: str) -> str:
     return code.upper()
 
 
+def _id(value: Any) -> str:
+    """An expandable field's id: Stripe sends the id, or the object itself when expanded."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value[:255] if isinstance(value, str) else ""
+
+
 def _meta(obj: dict) -> dict[str, str]:
     metadata = obj.get("metadata")
     return metadata if isinstance(metadata, dict) else {}
@@ -249,7 +256,10 @@ def parse_event(body: bytes) -> NormalizedEvent:
             # Only the first invoice settles the pledge; later ones must not find it again.
             reference=metadata.get("reference", "") if first else "",
             occurred_at=occurred_at,
-            extra={"frequency": Donation.Frequency.MONTHLY},
+            # The subscription and its customer: what the donor's *Mes dons* manages later.
+            extra={"frequency": Donation.Frequency.MONTHLY,
+                   "subscription": _id(details.get("subscription") or obj.get("subscription")),
+                   "customer": _id(obj.get("customer"))},
         )
 
     if event_type in REFUND_EVENTS:
@@ -336,3 +346,62 @@ def refund_create(
     if status not in COUNTED_REFUND_STATUSES:
         raise RefundUnavailable(f"Stripe answered refund {refund.id} with status {status!r}")
     return refund.id, refund.amount
+
+
+class SubscriptionUnavailable(Exception):
+    """Stripe refused or did not answer a change to a monthly gift: nothing was changed here."""
+
+
+def _call(method, *args, **kwargs):
+    if not settings.STRIPE_SECRET_KEY:
+        raise SubscriptionUnavailable("STRIPE_SECRET_KEY is not configured")
+    try:
+        return method(*args, api_key=settings.STRIPE_SECRET_KEY, **kwargs)
+    except stripe.StripeError as exc:
+        raise SubscriptionUnavailable(str(exc)) from exc
+
+
+def subscription_amount_change(*, subscription_id: str, amount_minor: int, currency: str,
+                               idempotency_key: str) -> None:
+    """The next instalments cost `amount_minor`. A subscription item's inline price needs the
+    product's id (not product_data) and the item's id: both are read from the subscription first.
+    No proration: the month already paid stays as it was."""
+    current = _call(stripe.Subscription.retrieve, subscription_id)
+    try:
+        item = current["items"]["data"][0]
+        product = item["price"]["product"]
+        product = product["id"] if isinstance(product, dict) else product
+        item_id = item["id"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise SubscriptionUnavailable(f"subscription {subscription_id} has no item to change") from exc
+    _call(
+        stripe.Subscription.modify, subscription_id, idempotency_key=idempotency_key,
+        items=[{"id": item_id, "price_data": {"currency": currency.lower(), "product": product,
+                                              "unit_amount": amount_minor, "recurring": {"interval": "month"}}}],
+        proration_behavior="none",
+    )
+
+
+def subscription_pause(*, subscription_id: str, idempotency_key: str) -> None:
+    # `void`: invoices of the paused months are voided, nothing is charged or owed later.
+    _call(stripe.Subscription.modify, subscription_id, idempotency_key=idempotency_key,
+          pause_collection={"behavior": "void"})
+
+
+def subscription_resume(*, subscription_id: str, idempotency_key: str) -> None:
+    # An empty value unsets pause_collection (Stripe's way to resume collection).
+    _call(stripe.Subscription.modify, subscription_id, idempotency_key=idempotency_key, pause_collection="")
+
+
+def subscription_cancel(*, subscription_id: str, idempotency_key: str) -> None:
+    _call(stripe.Subscription.cancel, subscription_id, idempotency_key=idempotency_key)
+
+
+def billing_portal_url(*, customer_id: str, return_url: str) -> str:
+    """A short-lived page at Stripe where the donor changes their card (and only that: the flow
+    is `payment_method_update`, so amounts and cancelling stay with Jauge, which audits them)."""
+    if not customer_id:
+        raise SubscriptionUnavailable("no Stripe customer is known for this gift")
+    session = _call(stripe.billing_portal.Session.create, customer=customer_id, return_url=return_url,
+                    flow_data={"type": "payment_method_update"})
+    return session.url

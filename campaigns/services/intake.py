@@ -27,7 +27,7 @@ from campaigns.providers.base import (
     EventError,
     NormalizedEvent,
 )
-from campaigns.services import events, ledger, refunds
+from campaigns.services import events, ledger, refunds, subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,10 @@ def _apply_succeeded(
                 f"donation {donation} expects {donation.amount_minor} {donation.currency}"
             )
     event.donation = ledger.donation_confirm(total=total, donation=donation, at=at)
+    if parsed.extra.get("subscription"):
+        subscriptions.instalment_link(donation=donation, campaign=campaign, source=source,
+                                      subscription_id=parsed.extra["subscription"],
+                                      customer_id=parsed.extra.get("customer", ""))
     refunds.deferred_refunds_apply(
         total=total, provider=event.provider, donation=donation, event_external_id=parsed.donation_external_id
     )
