@@ -94,7 +94,7 @@ def test_the_receipt_email_carries_a_link_that_opens_the_donors_gifts(client, ca
     assert "Campagne de test — 15,00\xa0€ par mois" in body
     assert "42,00\xa0€" in body and "10,00\xa0€" in body  # the one-off gift and its refund
     assert "7,77" not in body  # another donor's gift
-    assert page["Referrer-Policy"] == "no-referrer" and "no-cache" in page["Cache-Control"]
+    assert page["Referrer-Policy"] == "same-origin" and "no-cache" in page["Cache-Control"]
 
 
 def test_a_tampered_link_shows_nothing(client, link):

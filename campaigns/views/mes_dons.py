@@ -47,8 +47,10 @@ def _lang(request: HttpRequest, donor_key: str = "") -> str:
 
 
 def _private(response: HttpResponse) -> HttpResponse:
-    # The URL is the key to the page: never sent on as a Referer, never indexed.
-    response["Referrer-Policy"] = "no-referrer"
+    # The URL is the key to the page: never sent to another site as a Referer, never indexed.
+    # (`no-referrer` would also make the browser send `Origin: null` with the forms, which
+    # Django's CSRF check rightly refuses.)
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     return response
 
