@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,8 @@ class FakeStripeSubscriptions(BaseHTTPRequestHandler):
     requests: list[dict] = []
     # When set, every call answers this Stripe error (HTTP 400, never retried by the library).
     fail_with: str = ""
+    # Seconds each answer waits (a slow Stripe: widens the window two clicks race in).
+    delay: float = 0.0
 
     def _record(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
@@ -29,6 +32,7 @@ class FakeStripeSubscriptions(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         request = self._record()
+        time.sleep(FakeStripeSubscriptions.delay)
         if FakeStripeSubscriptions.fail_with:
             return self._answer(400, {"error": {"type": "invalid_request_error",
                                                 "message": FakeStripeSubscriptions.fail_with}})
@@ -70,7 +74,7 @@ def subscription_object(sub_id: str, *, status: str = "active") -> dict:
 
 @contextmanager
 def fake_stripe_server() -> Iterator[type[FakeStripeSubscriptions]]:
-    FakeStripeSubscriptions.requests, FakeStripeSubscriptions.fail_with = [], ""
+    FakeStripeSubscriptions.requests, FakeStripeSubscriptions.fail_with, FakeStripeSubscriptions.delay = [], "", 0.0
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripeSubscriptions)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

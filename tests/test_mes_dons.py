@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import time
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.core import mail, signing
+from django.db import connections
 
 from campaigns.models import AuditLog, Donation, Subscription
-from campaigns.services import donor_links, ledger, mes_dons, pledges, receipts
+from campaigns.services import donor_links, ledger, mes_dons, pledges, receipts, subscriptions
 from campaigns.tasks import send_donor_link
 from tests import factories
 from tests.stripe_fake import fake_stripe_server
@@ -295,3 +297,32 @@ def test_a_token_signed_for_another_purpose_is_refused(client, monthly):
     key = monthly.donations.first().donor_key
     foreign = signing.TimestampSigner(salt="jauge.pledge-confirm").sign(key)
     assert client.get(f"/mes-dons/{foreign}/").status_code == 400
+
+
+@pytest.mark.postgres
+def test_two_cancels_at_once_call_stripe_once(transactional_db, client, monthly, fake_stripe):
+    """Two tabs (or a double click that beats the page) post cancel at the same moment: the
+    subscription's row lock serves them in turn, the second sees the first's result."""
+    fake_stripe.delay = 0.3
+    key = ledger.donor_key_for(email=EMAIL)
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def cancel() -> None:
+        try:
+            start.wait()
+            subscriptions.subscription_change(donor_key=key, subscription_id=monthly.pk, action="cancel", version=1)
+            outcomes.append("done")
+        except subscriptions.SubscriptionChangeRefused as refused:
+            outcomes.append(refused.reason)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=cancel) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["canceled", "done"]
+    assert [r["method"] for r in fake_stripe.requests] == ["DELETE"]
+    assert AuditLog.objects.filter(action="monthly_cancel").count() == 1
