@@ -326,3 +326,17 @@ def test_two_cancels_at_once_call_stripe_once(transactional_db, client, monthly,
     assert sorted(outcomes) == ["canceled", "done"]
     assert [r["method"] for r in fake_stripe.requests] == ["DELETE"]
     assert AuditLog.objects.filter(action="monthly_cancel").count() == 1
+
+
+def test_a_cancelled_gift_says_so_before_judging_an_amount(client, link, monthly, fake_stripe):
+    _change(client, link, monthly, "cancel")
+    response = client.post(f"{link}mensuel/{monthly.pk}/", {"action": "amount", "version": "2", "amount": "abc"})
+    assert response.status_code == 409 and "déjà arrêté" in _text(response)
+    assert len(fake_stripe.requests) == 1
+
+
+def test_htmx_on_a_link_that_expired_meanwhile_reloads_the_page(client, monthly, fake_stripe):
+    response = client.post(f"/mes-dons/forged/mensuel/{monthly.pk}/", {"action": "pause", "version": "1"},
+                           headers={"HX-Request": "true"})
+    assert response.status_code == 400 and response["HX-Refresh"] == "true"
+    assert fake_stripe.requests == []

@@ -60,6 +60,10 @@ def _link_refused(request: HttpRequest, reason: str) -> HttpResponse:
     with translation.override(lang):
         response = render(request, "campaigns/mes_dons_link.html", {"outcome": reason, "lang": lang},
                           status=_LINK_STATUS[reason])
+    if request.htmx:
+        # htmx swaps no 4xx answer: a link that expired while the page was open reloads the page,
+        # which then says so.
+        response["HX-Refresh"] = "true"
     return _private(response)
 
 
@@ -146,7 +150,7 @@ def mes_dons_monthly(request: HttpRequest, token: str, pk: int) -> HttpResponse:
                 try:
                     amount_minor = money.parse_amount(request.POST.get("amount", ""), subscription.currency)
                 except money.AmountError:
-                    raise SubscriptionChangeRefused("amount") from None
+                    pass  # None: the service refuses it, after saying whether the gift is still running
             subscription = subscriptions.subscription_change(
                 donor_key=donor_key, subscription_id=pk, action=action, version=version, amount_minor=amount_minor)
             notice, status = {"ok": True, "text": _success_text(action, subscription, lang)}, 200
@@ -178,10 +182,7 @@ def mes_dons_card(request: HttpRequest, token: str, pk: int) -> HttpResponse:
         with translation.override(lang):
             notice = {"ok": False, "subscription_id": pk, "text": _refusal_text(refused, None, lang)}
         return _page(request, token, donor_key, lang, notice=notice, status=_REFUSED_STATUS.get(refused.reason, 409))
-    response = HttpResponseRedirect(url, status=303)
-    if request.htmx:
-        response["HX-Redirect"] = url  # htmx follows a redirect only when told to
-    return _private(response)
+    return _private(HttpResponseRedirect(url, status=303))
 
 
 def _client_key(group, request) -> str:
