@@ -6,6 +6,7 @@ The views map outcomes to pages; the services decide and write (services/subscri
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from django.conf import settings
@@ -145,12 +146,11 @@ def mes_dons_monthly(request: HttpRequest, token: str, pk: int) -> HttpResponse:
                 version = int(request.POST.get("version", ""))
             except ValueError:
                 raise SubscriptionChangeRefused("stale") from None
+            # Unparseable: None, which the service refuses after saying whether the gift still runs.
             amount_minor = None
             if action == subscriptions.AMOUNT:
-                try:
+                with contextlib.suppress(money.AmountError):
                     amount_minor = money.parse_amount(request.POST.get("amount", ""), subscription.currency)
-                except money.AmountError:
-                    pass  # None: the service refuses it, after saying whether the gift is still running
             subscription = subscriptions.subscription_change(
                 donor_key=donor_key, subscription_id=pk, action=action, version=version, amount_minor=amount_minor)
             notice, status = {"ok": True, "text": _success_text(action, subscription, lang)}, 200
