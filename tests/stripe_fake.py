@@ -18,6 +18,8 @@ class FakeStripeSubscriptions(BaseHTTPRequestHandler):
     requests: list[dict] = []
     # When set, every call answers this Stripe error (HTTP 400, never retried by the library).
     fail_with: str = ""
+    # What GET answers on top of the subscription below (its state at Stripe).
+    remote: dict = {}
     # Seconds each answer waits (a slow Stripe: widens the window two clicks race in).
     delay: float = 0.0
 
@@ -40,7 +42,10 @@ class FakeStripeSubscriptions(BaseHTTPRequestHandler):
         if path.startswith("/v1/subscriptions/"):
             sub_id = path.rsplit("/", 1)[1]
             status = "canceled" if self.command == "DELETE" else "active"
-            return self._answer(200, subscription_object(sub_id, status=status))
+            answer = subscription_object(sub_id, status=status)
+            if self.command == "GET":
+                answer.update(FakeStripeSubscriptions.remote)
+            return self._answer(200, answer)
         if path == "/v1/billing_portal/sessions":
             return self._answer(200, {"id": "bps_1", "object": "billing_portal.session",
                                       "customer": request["form"].get("customer"),
@@ -74,7 +79,8 @@ def subscription_object(sub_id: str, *, status: str = "active") -> dict:
 
 @contextmanager
 def fake_stripe_server() -> Iterator[type[FakeStripeSubscriptions]]:
-    FakeStripeSubscriptions.requests, FakeStripeSubscriptions.fail_with, FakeStripeSubscriptions.delay = [], "", 0.0
+    FakeStripeSubscriptions.requests, FakeStripeSubscriptions.fail_with = [], ""
+    FakeStripeSubscriptions.delay, FakeStripeSubscriptions.remote = 0.0, {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripeSubscriptions)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -16,12 +16,13 @@ import pytest
 from django.core import mail, signing
 from django.db import connections
 
-from campaigns.models import AuditLog, Donation, Subscription
+from campaigns.models import AuditLog, Donation, PaymentEvent, Subscription
+from campaigns.providers import stripe as stripe_provider
 from campaigns.services import donor_links, ledger, mes_dons, pledges, receipts, subscriptions
-from campaigns.tasks import send_donor_link
+from campaigns.tasks import send_donor_link, sync_subscription
 from tests import factories
 from tests.stripe_fake import fake_stripe_server
-from tests.test_stripe import WEBHOOK_SECRET, post_stripe, stripe_event
+from tests.test_stripe import WEBHOOK_SECRET, post_stripe, stripe_event, total
 
 pytestmark = pytest.mark.django_db
 
@@ -339,4 +340,58 @@ def test_htmx_on_a_link_that_expired_meanwhile_reloads_the_page(client, monthly,
     response = client.post(f"/mes-dons/forged/mensuel/{monthly.pk}/", {"action": "pause", "version": "1"},
                            headers={"HX-Request": "true"})
     assert response.status_code == 400 and response["HX-Refresh"] == "true"
+    assert fake_stripe.requests == []
+
+
+
+# --- Changes made at Stripe (its dashboard, failed payments) ---------------------------------
+
+
+def _subscription_event(event_id: str, event_type: str, monthly: Subscription) -> bytes:
+    return stripe_event(event_id, event_type, {
+        "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "canceled",
+        "metadata": {"campaign": monthly.campaign.slug, "reference": "JG-X"}})
+
+
+def test_a_subscription_event_makes_a_worker_read_the_gift_back_from_stripe(client, monthly, fake_stripe):
+    with mock.patch("campaigns.queue.send") as send:
+        assert post_stripe(client, _subscription_event("evt_sub_del", "customer.subscription.deleted",
+                                                       monthly)).status_code == 202
+        factories.process_all()
+    send.assert_any_call("sync_subscription", "stripe", "sub_1")
+    event = PaymentEvent.objects.get(event_id="evt_sub_del")
+    assert (event.status, event.last_error) == ("processed", "")
+    assert total(monthly.campaign) == 3000  # no money moved
+
+    fake_stripe.remote = {"status": "canceled"}
+    sync_subscription.apply(args=("stripe", "sub_1")).get()
+    monthly.refresh_from_db()
+    assert (monthly.status, monthly.version) == ("canceled", 2)
+    assert [(r["method"], r["path"]) for r in fake_stripe.requests] == [("GET", "/v1/subscriptions/sub_1")]
+
+
+def test_a_pause_and_a_new_price_set_at_stripe_show_on_mes_dons(client, link, monthly, fake_stripe):
+    fake_stripe.remote = {"pause_collection": {"behavior": "void"}}
+    fake_stripe.remote["items"] = {"data": [{"id": "si_1", "price": {"product": "prod_1", "unit_amount": 3000}}]}
+    subscriptions.subscription_sync(provider="stripe", subscription_id="sub_1")
+    assert "30,00\xa0€ par mois" in _text(client.get(link))
+    monthly.refresh_from_db()
+    assert (monthly.status, monthly.amount_minor, monthly.version) == ("paused", 3000, 2)
+    # A form drawn before that change is out of date.
+    assert _change(client, link, Subscription(pk=monthly.pk, version=1), "cancel").status_code == 409
+
+
+def test_a_sync_that_stripe_does_not_answer_changes_nothing_and_retries(monthly, fake_stripe):
+    fake_stripe.fail_with = "Stripe is down"
+    with pytest.raises(stripe_provider.SubscriptionUnavailable):
+        subscriptions.subscription_sync(provider="stripe", subscription_id="sub_1")
+    monthly.refresh_from_db()
+    assert (monthly.status, monthly.version) == ("active", 1)
+
+
+def test_a_cancelled_gift_is_not_read_back_and_an_unknown_one_is_ignored(client, link, monthly, fake_stripe):
+    _change(client, link, monthly, "cancel")
+    fake_stripe.requests.clear()
+    assert subscriptions.subscription_sync(provider="stripe", subscription_id="sub_1").status == "canceled"
+    assert subscriptions.subscription_sync(provider="stripe", subscription_id="sub_unknown") is None
     assert fake_stripe.requests == []

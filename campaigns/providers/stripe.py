@@ -25,6 +25,7 @@ from campaigns.providers.base import (
     IGNORED,
     REFUNDED,
     REINSTATED,
+    SUBSCRIPTION_CHANGED,
     SUCCEEDED,
     NormalizedEvent,
     PayloadError,
@@ -38,6 +39,9 @@ SIGNATURE_HEADER = "Stripe-Signature"
 REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 # A pending refund has left the balance already; failed and canceled ones never took money.
 COUNTED_REFUND_STATUSES = ("succeeded", "pending")
+# A monthly gift changed at Stripe (its dashboard, its billing portal, failed payments).
+SUBSCRIPTION_EVENTS = ("customer.subscription.updated", "customer.subscription.deleted",
+                       "customer.subscription.paused", "customer.subscription.resumed")
 REVERSED_REFUND_STATUSES = ("failed", "canceled")
 
 
@@ -262,6 +266,16 @@ def parse_event(body: bytes) -> NormalizedEvent:
                    "customer": _id(obj.get("customer"))},
         )
 
+    if event_type in SUBSCRIPTION_EVENTS:
+        # Only a trigger: the subscription's state is read back from Stripe by a worker (events
+        # arrive out of order, and Jauge's own changes come back as `updated` too).
+        metadata = _meta(obj)
+        subscription_id = _id(obj)
+        if not metadata.get("campaign") or not subscription_id:
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)
+        return NormalizedEvent(event_id=event_id, kind=SUBSCRIPTION_CHANGED, campaign_slug=metadata["campaign"],
+                               occurred_at=occurred_at, extra={"subscription": subscription_id})
+
     if event_type in REFUND_EVENTS:
         # A Refund object: its id is the refund's identity (the ledger records it), so the
         # created/updated events and an editor's refund through the API all count it once.
@@ -361,12 +375,29 @@ def _call(method, *args, **kwargs):
         raise SubscriptionUnavailable(str(exc)) from exc
 
 
+def subscription_state(*, subscription_id: str) -> tuple[str, int | None]:
+    """What Stripe says of a monthly gift now: (`active` | `paused` | `canceled`, monthly amount)."""
+    current = _call(stripe.Subscription.retrieve, subscription_id).to_dict()  # a StripeObject is no dict
+    status = current.get("status")
+    if status in ("canceled", "incomplete_expired"):
+        state = "canceled"
+    elif current.get("pause_collection") or status == "paused":
+        state = "paused"
+    else:
+        state = "active"  # past_due and unpaid included: Stripe still tries to collect
+    try:
+        amount = current["items"]["data"][0]["price"]["unit_amount"]
+    except (KeyError, IndexError, TypeError):
+        amount = None
+    return state, amount if isinstance(amount, int) and amount > 0 else None
+
+
 def subscription_amount_change(*, subscription_id: str, amount_minor: int, currency: str,
                                idempotency_key: str) -> None:
     """The next instalments cost `amount_minor`. A subscription item's inline price needs the
     product's id (not product_data) and the item's id: both are read from the subscription first.
     No proration: the month already paid stays as it was."""
-    current = _call(stripe.Subscription.retrieve, subscription_id)
+    current = _call(stripe.Subscription.retrieve, subscription_id).to_dict()
     try:
         item = current["items"]["data"][0]
         product = item["price"]["product"]

@@ -23,6 +23,7 @@ from campaigns.providers.base import (
     IGNORED,
     REFUNDED,
     REINSTATED,
+    SUBSCRIPTION_CHANGED,
     SUCCEEDED,
     EventError,
     NormalizedEvent,
@@ -130,6 +131,10 @@ _APPLY = {
 def _apply(event: PaymentEvent) -> str:
     parsed = events.event_parse(event)
     if parsed.kind == IGNORED:
+        return PaymentEvent.Status.PROCESSED
+    if parsed.kind == SUBSCRIPTION_CHANGED:
+        # No money: a worker re-reads the monthly gift from the provider after this commit.
+        queue.send("sync_subscription", event.provider, parsed.extra["subscription"])
         return PaymentEvent.Status.PROCESSED
     # Lock order: event (held by the caller) → campaign total → donation.
     total = ledger.total_lock_by_slug(slug=parsed.campaign_slug)

@@ -150,3 +150,27 @@ def subscription_portal_url(*, donor_key: str, subscription_id: int, return_url:
         return stripe_provider.billing_portal_url(customer_id=subscription.customer_id, return_url=return_url)
     except stripe_provider.SubscriptionUnavailable as exc:
         raise SubscriptionChangeRefused("provider", str(exc)) from exc
+
+
+def subscription_sync(*, provider: str, subscription_id: str) -> Subscription | None:
+    """Bring a monthly gift in line with what its provider says now (a webhook said it changed:
+    cancelled after failed payments, paused from Stripe's dashboard). Read under the row's lock,
+    so it cannot interleave with a donor's change. None when Jauge does not know the gift (yet:
+    its first invoice creates it with the state of the day)."""
+    if provider != Donation.Source.STRIPE:
+        return None
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().filter(
+            source=provider, external_id=subscription_id).first()
+        if subscription is None or subscription.status == Subscription.Status.CANCELED:
+            return subscription  # a cancelled subscription never comes back at Stripe either
+        # SubscriptionUnavailable (Stripe down) propagates: nothing changed, the task retries.
+        status, amount_minor = stripe_provider.subscription_state(subscription_id=subscription_id)
+        amount_minor = amount_minor or subscription.amount_minor
+        if (status, amount_minor) != (subscription.status, subscription.amount_minor):
+            logger.info("monthly gift %s changed at the provider: %s %s -> %s %s", subscription,
+                        subscription.status, subscription.amount_minor, status, amount_minor)
+            subscription.status, subscription.amount_minor = status, amount_minor
+            subscription.version += 1  # a form drawn before is out of date
+            subscription.save(update_fields=["status", "amount_minor", "version", "updated_at"])
+    return subscription
