@@ -18,6 +18,7 @@ class FakeStripeSubscriptions(BaseHTTPRequestHandler):
     requests: list[dict] = []
     # When set, every call answers this Stripe error (HTTP 400, never retried by the library).
     fail_with: str = ""
+    fail_methods: tuple[str, ...] = ("GET", "POST", "DELETE")
     # What GET answers on top of the subscription below (its state at Stripe).
     remote: dict = {}
     # Seconds each answer waits (a slow Stripe: widens the window two clicks race in).
@@ -35,7 +36,7 @@ class FakeStripeSubscriptions(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         request = self._record()
         time.sleep(FakeStripeSubscriptions.delay)
-        if FakeStripeSubscriptions.fail_with:
+        if FakeStripeSubscriptions.fail_with and self.command in FakeStripeSubscriptions.fail_methods:
             return self._answer(400, {"error": {"type": "invalid_request_error",
                                                 "message": FakeStripeSubscriptions.fail_with}})
         path = request["path"]
@@ -81,6 +82,7 @@ def subscription_object(sub_id: str, *, status: str = "active") -> dict:
 def fake_stripe_server() -> Iterator[type[FakeStripeSubscriptions]]:
     FakeStripeSubscriptions.requests, FakeStripeSubscriptions.fail_with = [], ""
     FakeStripeSubscriptions.delay, FakeStripeSubscriptions.remote = 0.0, {}
+    FakeStripeSubscriptions.fail_methods = ("GET", "POST", "DELETE")
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripeSubscriptions)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

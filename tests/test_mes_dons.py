@@ -147,7 +147,7 @@ def test_a_new_amount_sets_the_items_price_at_stripe(client, link, monthly, fake
     get, modify = fake_stripe.requests
     assert (get["method"], get["path"]) == ("GET", "/v1/subscriptions/sub_1")
     assert (modify["method"], modify["path"], modify["key"]) == (
-        "POST", "/v1/subscriptions/sub_1", f"jauge-sub-{monthly.pk}-v1-amount")
+        "POST", "/v1/subscriptions/sub_1", f"jauge-sub-{monthly.pk}-v1-amount-2050")
     assert modify["form"] == {
         "items[0][id]": "si_1", "items[0][price_data][currency]": "eur", "items[0][price_data][product]": "prod_1",
         "items[0][price_data][unit_amount]": "2050", "items[0][price_data][recurring][interval]": "month",
@@ -395,3 +395,14 @@ def test_a_cancelled_gift_is_not_read_back_and_an_unknown_one_is_ignored(client,
     assert subscriptions.subscription_sync(provider="stripe", subscription_id="sub_1").status == "canceled"
     assert subscriptions.subscription_sync(provider="stripe", subscription_id="sub_unknown") is None
     assert fake_stripe.requests == []
+
+
+def test_after_a_stripe_error_another_amount_goes_with_its_own_key(client, link, monthly, fake_stripe):
+    fake_stripe.fail_with, fake_stripe.fail_methods = "Your request could not be processed", ("POST",)
+    assert _change(client, link, monthly, "amount", amount="20").status_code == 502
+    fake_stripe.fail_with = ""
+    assert _change(client, link, monthly, "amount", amount="25").status_code == 200
+    keys = [r["key"] for r in fake_stripe.requests if r["method"] == "POST"]
+    assert keys == [f"jauge-sub-{monthly.pk}-v1-amount-2000", f"jauge-sub-{monthly.pk}-v1-amount-2500"]
+    monthly.refresh_from_db()
+    assert (monthly.amount_minor, monthly.version) == (2500, 2)

@@ -68,16 +68,20 @@ def donor_subscription(*, donor_key: str, subscription_id: int) -> Subscription:
     return Subscription.objects.select_related("campaign").get(pk=subscription_id)
 
 
-def idempotency_key(subscription: Subscription, action: str) -> str:
-    # One key per (subscription, version, action): a form posted twice sends the same key, and
-    # the provider answers the second with its first answer instead of acting twice.
-    return f"jauge-sub-{subscription.pk}-v{subscription.version}-{action}"
+def idempotency_key(subscription: Subscription, action: str, amount_minor: int | None = None) -> str:
+    """One key per (subscription, version, action[, amount]): a form posted twice sends the same key,
+    and Stripe answers the second with its first answer instead of acting twice. If Stripe said yes
+    but this side's commit failed, posting the same form again gets that yes back and records it.
+    The amount is part of an amount change's key: Stripe refuses a key reused with other parameters,
+    which would block a donor who retries with another amount after an error."""
+    suffix = f"-{amount_minor}" if action == AMOUNT else ""
+    return f"jauge-sub-{subscription.pk}-v{subscription.version}-{action}{suffix}"
 
 
 def _provider_call(subscription: Subscription, action: str, amount_minor: int | None) -> None:
     if subscription.source != Donation.Source.STRIPE:
         raise SubscriptionChangeRefused("unsupported")
-    key, external_id = idempotency_key(subscription, action), subscription.external_id
+    key, external_id = idempotency_key(subscription, action, amount_minor), subscription.external_id
     try:
         if action == AMOUNT:
             stripe_provider.subscription_amount_change(subscription_id=external_id, amount_minor=amount_minor,
@@ -120,7 +124,7 @@ def subscription_change(*, donor_key: str, subscription_id: int, action: str, ve
         subscription = Subscription.objects.select_for_update().select_related("campaign").get(pk=subscription_id)
         _check(subscription, action, version, amount_minor)
         before = {"status": subscription.status, "amount_minor": subscription.amount_minor}
-        key = idempotency_key(subscription, action)
+        key = idempotency_key(subscription, action, amount_minor)
         _provider_call(subscription, action, amount_minor)
         if action == AMOUNT:
             subscription.amount_minor = amount_minor

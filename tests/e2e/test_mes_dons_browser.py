@@ -86,7 +86,7 @@ def test_a_monthly_donor_manages_their_gift_from_the_receipt_link(page, receipt_
     assert (subscription.status, subscription.amount_minor, subscription.version) == ("canceled", 2000, 5)
     assert [(r["method"], r["path"], r["key"]) for r in fake_stripe.requests] == [
         ("GET", "/v1/subscriptions/sub_1", ""),
-        ("POST", "/v1/subscriptions/sub_1", f"jauge-sub-{subscription.pk}-v1-amount"),
+        ("POST", "/v1/subscriptions/sub_1", f"jauge-sub-{subscription.pk}-v1-amount-2000"),
         ("POST", "/v1/subscriptions/sub_1", f"jauge-sub-{subscription.pk}-v2-pause"),
         ("POST", "/v1/subscriptions/sub_1", f"jauge-sub-{subscription.pk}-v3-resume"),
         ("POST", "/v1/billing_portal/sessions", fake_stripe.requests[4]["key"]),
