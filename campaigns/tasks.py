@@ -17,9 +17,11 @@ from django.utils import timezone
 
 from campaigns import metrics
 from campaigns.providers.sandbox import sandbox_enabled
+from campaigns.providers.stripe import SubscriptionUnavailable
 from campaigns.services import heartbeat as heartbeat_service
 from campaigns.services import (
     intake,
+    mes_dons,
     milestones,
     pledge_verification,
     pledges,
@@ -27,6 +29,7 @@ from campaigns.services import (
     receipts,
     reconcile,
     statement_matching,
+    subscriptions,
 )
 
 logger = logging.getLogger(__name__)
@@ -93,6 +96,19 @@ def expire_pledges() -> None:
 def send_pledge_details(donation_id: int) -> None:
     """The bank details and the link that confirms a bank-transfer promise, to its donor."""
     pledge_verification.pledge_details_send(donation_id=donation_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_donor_link(donor_key: str, locale: str) -> None:
+    """A fresh *Mes dons* link, to the address behind `donor_key` if it ever gave."""
+    mes_dons.donor_link_send(donor_key=donor_key, locale=locale)
+
+
+@shared_task(acks_late=True, autoretry_for=(SubscriptionUnavailable, OperationalError), retry_backoff=True,
+             max_retries=6)
+def sync_subscription(provider: str, subscription_id: str) -> None:
+    """A monthly gift changed at its provider: read its state back (no money moves)."""
+    subscriptions.subscription_sync(provider=provider, subscription_id=subscription_id)
 
 
 # --- Bank statements ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.views import api, dashboard, donate, embed, health, hooks, metrics, pages, pledges
+from campaigns.views import api, dashboard, donate, embed, health, hooks, mes_dons, metrics, pages, pledges
 
 urlpatterns = [
     path("c/<slug:slug>/", pages.campaign_page, name="campaign"),
@@ -9,6 +9,10 @@ urlpatterns = [
     path("c/<slug:slug>/merci/<str:reference>/", donate.thanks, name="donate-thanks"),
     path("c/<slug:slug>/merci/<str:reference>/statut/", donate.thanks_status, name="donate-thanks-status"),
     path("c/<slug:slug>/promesse/<str:token>/", pledges.pledge_confirm, name="pledge-confirm"),
+    path("mes-dons/", mes_dons.mes_dons_request, name="mes-dons-request"),
+    path("mes-dons/<str:token>/", mes_dons.mes_dons_page, name="mes-dons"),
+    path("mes-dons/<str:token>/mensuel/<int:pk>/", mes_dons.mes_dons_monthly, name="mes-dons-monthly"),
+    path("mes-dons/<str:token>/mensuel/<int:pk>/carte/", mes_dons.mes_dons_card, name="mes-dons-card"),
     path("embed/<slug:slug>/", embed.banner, name="embed-banner"),
     path("embed/<slug:slug>/frame/", embed.frame, name="embed-frame"),
     path("embed/<slug:slug>.js", embed.loader, name="embed-loader"),

@@ -382,6 +382,10 @@ PLEDGE_CONFIRM_DAYS = env_int("PLEDGE_CONFIRM_DAYS", 7, minimum=1)
 PLEDGE_UNCONFIRMED_MAX_PER_EMAIL = env_int("PLEDGE_UNCONFIRMED_MAX_PER_EMAIL", 3, minimum=1)
 PLEDGE_UNCONFIRMED_MAX_PER_ADDRESS = env_int("PLEDGE_UNCONFIRMED_MAX_PER_ADDRESS", 5, minimum=1)
 PLEDGE_LIMIT_WINDOW_HOURS = env_int("PLEDGE_LIMIT_WINDOW_HOURS", 24, minimum=1)
+# *Mes dons*: how long the signed link of a receipt e-mail opens the donor's page, and how many
+# fresh links one client address may ask for (django-ratelimit syntax).
+DONOR_LINK_DAYS = env_int("DONOR_LINK_DAYS", 60, minimum=1)
+DONOR_LINK_RATE_LIMIT = env_str("DONOR_LINK_RATE_LIMIT", "5/h")
 # An event whose processing raises something unexpected this many times becomes `failed`.
 EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 5, minimum=1)
 # A refund still waiting for its donation's success after this many hours becomes `failed`.

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0014_milestone'),
+        ('campaigns', '0017_mes_dons'),
     ]
 
     operations = [

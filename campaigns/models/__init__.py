@@ -20,7 +20,7 @@ from campaigns.models.campaigns import (
     text_in,
     translations_clean,
 )
-from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry
+from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry, Subscription
 from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
 from campaigns.models.statements import BankAccount, CsvProfile, StatementImport, StatementLine
 
@@ -45,6 +45,7 @@ __all__ = [
     "PaymentEvent",
     "StatementImport",
     "StatementLine",
+    "Subscription",
     "allowed_origins",
     "campaign_text",
     "currency_validator",

@@ -25,6 +25,46 @@ class DonationSource(models.TextChoices):
 RECEIPT_SOURCES = (DonationSource.BANK, DonationSource.GENERIC, DonationSource.SANDBOX, DonationSource.STRIPE)
 
 
+class Subscription(models.Model):
+    """A monthly gift at its provider (a Stripe subscription): each paid instalment is its own
+    Donation pointing here. Its donor manages it from *Mes dons*; state changes here only after
+    the provider said yes. Who may manage it is read from its donations' donor_key (so a GDPR
+    erasure of those donations also ends the donor's access; nothing personal is kept here)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Actif")
+        PAUSED = "paused", _("En pause")
+        CANCELED = "canceled", _("Arrêté")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="subscriptions")
+    source = models.CharField(_("source"), max_length=16, choices=DonationSource.choices)
+    # The provider's ids: the subscription (`sub_…`) and its customer (`cus_…`, for the billing portal).
+    external_id = models.CharField(_("identifiant externe"), max_length=255)
+    customer_id = models.CharField(_("client chez le prestataire"), max_length=255, blank=True)
+    amount_minor = models.BigIntegerField(_("montant mensuel (centimes)"), validators=[MinValueValidator(1)])
+    currency = models.CharField(_("devise"), max_length=3, validators=[currency_validator])
+    status = models.CharField(_("statut"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    # Bumped by every change the donor makes: a form carries the version it was drawn from, so a
+    # stale or double-submitted form is refused, and it names the change's idempotency key.
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("don mensuel")
+        verbose_name_plural = _("dons mensuels")
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="subscription_identity"),
+            models.CheckConstraint(
+                condition=Q(amount_minor__gt=0) & Q(amount_minor__lte=MAX_AMOUNT_MINOR),
+                name="subscription_amount_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id}"
+
+
 class Donation(models.Model):
     Source = DonationSource
 
@@ -78,6 +118,11 @@ class Donation(models.Model):
     pledge_details_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Keyed hash of the client address that made the pledge (per-address limits); no raw IP.
     client_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    # A monthly instalment: the provider's subscription it was paid by (set from the webhook).
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="donations",
+        verbose_name=_("don mensuel"),
+    )
 
     class Meta:
         verbose_name = _("don")
@@ -98,6 +143,8 @@ class Donation(models.Model):
         indexes = [
             models.Index(fields=["campaign", "status"]),
             models.Index(fields=["campaign", "donor_key"]),
+            # *Mes dons*: one donor's gifts across every campaign.
+            models.Index(fields=["donor_key"], name="donation_donor_key"),
             # Pending transfer pledges by amount: what statement matching's suggestions look up.
             models.Index(
                 fields=["amount_minor"],

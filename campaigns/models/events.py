@@ -71,6 +71,11 @@ class AuditLog(AppendOnlyModel):
         STATEMENT_ASSIGN = "stmt_assign", _("Affectation d'une ligne de relevé")
         STATEMENT_DISMISS = "stmt_dismiss", _("Ligne de relevé écartée")
         STATEMENT_UNDO = "stmt_undo", _("Annulation d'un rapprochement")
+        # A donor's own changes to their monthly gift, from the signed *Mes dons* link.
+        MONTHLY_AMOUNT = "monthly_amount", _("Don mensuel : nouveau montant")
+        MONTHLY_PAUSE = "monthly_pause", _("Don mensuel : pause")
+        MONTHLY_RESUME = "monthly_resume", _("Don mensuel : reprise")
+        MONTHLY_CANCEL = "monthly_cancel", _("Don mensuel : arrêt")
 
     at = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

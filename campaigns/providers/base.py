@@ -34,12 +34,15 @@ FAILED = "failed"
 # Money a dispute took back comes back (a won dispute): refunded_minor goes down again.
 REINSTATED = "reinstated"
 IGNORED = "ignored"
+# A monthly gift changed at the provider (cancelled after failed payments, paused from its
+# dashboard): no money moves; the gift's state is re-read from the provider (extra["subscription"]).
+SUBSCRIPTION_CHANGED = "subscription_changed"
 
 
 @dataclass(frozen=True)
 class NormalizedEvent:
     event_id: str
-    kind: str  # SUCCEEDED | REFUNDED | FAILED | REINSTATED | IGNORED
+    kind: str  # SUCCEEDED | REFUNDED | FAILED | REINSTATED | SUBSCRIPTION_CHANGED | IGNORED
     donation_external_id: str = ""
     campaign_slug: str = ""
     amount_minor: int = 0

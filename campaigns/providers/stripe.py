@@ -25,6 +25,7 @@ from campaigns.providers.base import (
     IGNORED,
     REFUNDED,
     REINSTATED,
+    SUBSCRIPTION_CHANGED,
     SUCCEEDED,
     NormalizedEvent,
     PayloadError,
@@ -38,6 +39,9 @@ SIGNATURE_HEADER = "Stripe-Signature"
 REFUND_EVENTS = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
 # A pending refund has left the balance already; failed and canceled ones never took money.
 COUNTED_REFUND_STATUSES = ("succeeded", "pending")
+# A monthly gift changed at Stripe (its dashboard, its billing portal, failed payments).
+SUBSCRIPTION_EVENTS = ("customer.subscription.updated", "customer.subscription.deleted",
+                       "customer.subscription.paused", "customer.subscription.resumed")
 REVERSED_REFUND_STATUSES = ("failed", "canceled")
 
 
@@ -146,6 +150,13 @@ def _currency(obj: dict, path: str) -> str:
     return code.upper()
 
 
+def _id(value: Any) -> str:
+    """An expandable field's id: Stripe sends the id, or the object itself when expanded."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value[:255] if isinstance(value, str) else ""
+
+
 def _meta(obj: dict) -> dict[str, str]:
     metadata = obj.get("metadata")
     return metadata if isinstance(metadata, dict) else {}
@@ -251,8 +262,21 @@ def parse_event(body: bytes) -> NormalizedEvent:
             # Only the first invoice settles the pledge; later ones must not find it again.
             reference=metadata.get("reference", "") if first else "",
             occurred_at=occurred_at,
-            extra={"frequency": Donation.Frequency.MONTHLY},
+            # The subscription and its customer: what the donor's *Mes dons* manages later.
+            extra={"frequency": Donation.Frequency.MONTHLY,
+                   "subscription": _id(details.get("subscription") or obj.get("subscription")),
+                   "customer": _id(obj.get("customer"))},
         )
+
+    if event_type in SUBSCRIPTION_EVENTS:
+        # Only a trigger: the subscription's state is read back from Stripe by a worker (events
+        # arrive out of order, and Jauge's own changes come back as `updated` too).
+        metadata = _meta(obj)
+        subscription_id = _id(obj)
+        if not metadata.get("campaign") or not subscription_id:
+            return NormalizedEvent(event_id=event_id, kind=IGNORED)
+        return NormalizedEvent(event_id=event_id, kind=SUBSCRIPTION_CHANGED, campaign_slug=metadata["campaign"],
+                               occurred_at=occurred_at, extra={"subscription": subscription_id})
 
     if event_type in REFUND_EVENTS:
         # A Refund object: its id is the refund's identity (the ledger records it), so the
@@ -338,3 +362,79 @@ def refund_create(
     if status not in COUNTED_REFUND_STATUSES:
         raise RefundUnavailable(f"Stripe answered refund {refund.id} with status {status!r}")
     return refund.id, refund.amount
+
+
+class SubscriptionUnavailable(Exception):
+    """Stripe refused or did not answer a change to a monthly gift: nothing was changed here."""
+
+
+def _call(method, *args, **kwargs):
+    if not settings.STRIPE_SECRET_KEY:
+        raise SubscriptionUnavailable("STRIPE_SECRET_KEY is not configured")
+    try:
+        return method(*args, api_key=settings.STRIPE_SECRET_KEY, **kwargs)
+    except stripe.StripeError as exc:
+        raise SubscriptionUnavailable(str(exc)) from exc
+
+
+def subscription_state(*, subscription_id: str) -> tuple[str, int | None]:
+    """What Stripe says of a monthly gift now: (`active` | `paused` | `canceled`, monthly amount)."""
+    current = _call(stripe.Subscription.retrieve, subscription_id).to_dict()  # a StripeObject is no dict
+    status = current.get("status")
+    if status in ("canceled", "incomplete_expired"):
+        state = "canceled"
+    elif current.get("pause_collection") or status == "paused":
+        state = "paused"
+    else:
+        state = "active"  # past_due and unpaid included: Stripe still tries to collect
+    try:
+        amount = current["items"]["data"][0]["price"]["unit_amount"]
+    except (KeyError, IndexError, TypeError):
+        amount = None
+    return state, amount if isinstance(amount, int) and amount > 0 else None
+
+
+def subscription_amount_change(*, subscription_id: str, amount_minor: int, currency: str,
+                               idempotency_key: str) -> None:
+    """The next instalments cost `amount_minor`. A subscription item's inline price needs the
+    product's id (not product_data) and the item's id: both are read from the subscription first.
+    No proration: the month already paid stays as it was."""
+    current = _call(stripe.Subscription.retrieve, subscription_id).to_dict()
+    try:
+        item = current["items"]["data"][0]
+        product = item["price"]["product"]
+        product = product["id"] if isinstance(product, dict) else product
+        item_id = item["id"]
+    except (KeyError, IndexError, TypeError) as exc:
+        raise SubscriptionUnavailable(f"subscription {subscription_id} has no item to change") from exc
+    _call(
+        stripe.Subscription.modify, subscription_id, idempotency_key=idempotency_key,
+        items=[{"id": item_id, "price_data": {"currency": currency.lower(), "product": product,
+                                              "unit_amount": amount_minor, "recurring": {"interval": "month"}}}],
+        proration_behavior="none",
+    )
+
+
+def subscription_pause(*, subscription_id: str, idempotency_key: str) -> None:
+    # `void`: invoices of the paused months are voided, nothing is charged or owed later.
+    _call(stripe.Subscription.modify, subscription_id, idempotency_key=idempotency_key,
+          pause_collection={"behavior": "void"})
+
+
+def subscription_resume(*, subscription_id: str, idempotency_key: str) -> None:
+    # An empty value unsets pause_collection (Stripe's way to resume collection).
+    _call(stripe.Subscription.modify, subscription_id, idempotency_key=idempotency_key, pause_collection="")
+
+
+def subscription_cancel(*, subscription_id: str, idempotency_key: str) -> None:
+    _call(stripe.Subscription.cancel, subscription_id, idempotency_key=idempotency_key)
+
+
+def billing_portal_url(*, customer_id: str, return_url: str) -> str:
+    """A short-lived page at Stripe where the donor changes their card (and only that: the flow
+    is `payment_method_update`, so amounts and cancelling stay with Jauge, which audits them)."""
+    if not customer_id:
+        raise SubscriptionUnavailable("no Stripe customer is known for this gift")
+    session = _call(stripe.billing_portal.Session.create, customer=customer_id, return_url=return_url,
+                    flow_data={"type": "payment_method_update"})
+    return session.url

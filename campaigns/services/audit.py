@@ -24,6 +24,7 @@ def audit_record(
     *,
     actor: AbstractBaseUser | AnonymousUser | None,
     action: str,
+    actor_label: str = "",
     reason: str = "",
     campaign_id: int | None = None,
     donation_id: int | None = None,
@@ -32,11 +33,12 @@ def audit_record(
     details: dict[str, Any] | None = None,
 ) -> AuditLog:
     """Append one entry. Call inside the action's transaction: the record and the change
-    commit together or not at all."""
+    commit together or not at all. `actor_label` names an actor without an account (a donor
+    through their signed link, by their keyed hash: no personal data)."""
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     return AuditLog.objects.create(
         actor=user,
-        actor_username=user.get_username() if user else "",
+        actor_username=user.get_username() if user else actor_label[:150],
         action=action,
         reason=reason,
         campaign_id=campaign_id,

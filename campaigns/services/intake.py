@@ -23,11 +23,12 @@ from campaigns.providers.base import (
     IGNORED,
     REFUNDED,
     REINSTATED,
+    SUBSCRIPTION_CHANGED,
     SUCCEEDED,
     EventError,
     NormalizedEvent,
 )
-from campaigns.services import events, ledger, refunds
+from campaigns.services import events, ledger, refunds, subscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ def _apply_succeeded(
                 f"donation {donation} expects {donation.amount_minor} {donation.currency}"
             )
     event.donation = ledger.donation_confirm(total=total, donation=donation, at=at)
+    if parsed.extra.get("subscription"):
+        subscriptions.instalment_link(donation=donation, campaign=campaign, source=source,
+                                      subscription_id=parsed.extra["subscription"],
+                                      customer_id=parsed.extra.get("customer", ""))
     refunds.deferred_refunds_apply(
         total=total, provider=event.provider, donation=donation, event_external_id=parsed.donation_external_id
     )
@@ -126,6 +131,10 @@ _APPLY = {
 def _apply(event: PaymentEvent) -> str:
     parsed = events.event_parse(event)
     if parsed.kind == IGNORED:
+        return PaymentEvent.Status.PROCESSED
+    if parsed.kind == SUBSCRIPTION_CHANGED:
+        # No money: a worker re-reads the monthly gift from the provider after this commit.
+        queue.send("sync_subscription", event.provider, parsed.extra["subscription"])
         return PaymentEvent.Status.PROCESSED
     # Lock order: event (held by the caller) → campaign total → donation.
     total = ledger.total_lock_by_slug(slug=parsed.campaign_slug)

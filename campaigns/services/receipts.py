@@ -28,6 +28,7 @@ from django.utils import timezone, translation
 
 from campaigns import money, queue
 from campaigns.models import RECEIPT_SOURCES, Donation, campaign_text
+from campaigns.services import donor_links
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,9 @@ def _receipt_message(donation: Donation) -> EmailMessage:
             "amount": money.format_money(donation.amount_minor, donation.currency, locale),
             "monthly": donation.frequency == Donation.Frequency.MONTHLY,
             "page_url": f"{settings.PUBLIC_URL}/c/{campaign.slug}/",
+            # *Mes dons*: every gift of this address, and its monthly gifts to manage.
+            "gifts_url": donor_links.donor_link_url(donor_key=donation.donor_key)
+            if donation.donor_key.startswith("e:") else "",
         }
         subject = render_to_string("emails/receipt_subject.txt", context).strip()
         body = render_to_string("emails/receipt.txt", context)

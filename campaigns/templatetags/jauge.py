@@ -18,9 +18,15 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
 from campaigns import money
-from campaigns.models import Campaign, days_between, text_in
+from campaigns.models import Campaign, campaign_text, days_between, text_in
 
 register = template.Library()
+
+
+@register.filter
+def title_in(campaign: Campaign, lang: str | None) -> str:
+    """The campaign's title for a reader of `lang` (its own language's as the fallback)."""
+    return campaign_text(campaign, lang).title
 
 # The model's defaults, for snapshots that lack a colour.
 DEFAULT_THEME = {name: Campaign._meta.get_field(name).default for name in ("color_primary", "color_background",

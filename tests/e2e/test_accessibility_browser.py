@@ -1,6 +1,7 @@
 """What every reader gets: axe-core, run by Chromium, finds no serious or critical violation on the
-donation page (as served and with its form's errors shown), the sandbox checkout, the thank-you page
-and the banner frame in each variant, in French and in English.
+donation page (as served and with its form's errors shown), the sandbox checkout, the thank-you page,
+the banner frame in each variant and *Mes dons* (with a monthly gift, and the page that asks for a
+fresh link), in French and in English.
 
 axe-core is vendored in tests/e2e/axe/ (see its README); it is evaluated in the page through the
 DevTools protocol, so no page's Content-Security-Policy has to let it in.
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from campaigns.services import pledges
+from campaigns.models import Donation, Subscription
+from campaigns.services import donor_links, pledges
 from tests import factories
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
@@ -90,4 +92,36 @@ def test_the_sandbox_checkout_has_no_serious_accessibility_violation(live_server
     donation = pledges.pledge_create(campaign=campaign, provider="sandbox", amount_minor=2500)
     page.goto(f"{live_server.url}/c/test-campaign/checkout/{donation.reference}/?lang={lang}")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert axe_violations(page, axe_source) == []
+
+
+@pytest.fixture
+def donor_link(gift, campaign) -> str:
+    """Marie's *Mes dons*: the one-off gift above and a monthly gift with one instalment."""
+    monthly = pledges.pledge_create(campaign=campaign, provider="stripe", amount_minor=1500,
+                                    donor_email="marie@example.org", frequency=Donation.Frequency.MONTHLY)
+    factories.confirm(monthly.pk)
+    subscription = Subscription.objects.create(campaign=campaign, source="stripe", external_id="sub_1",
+                                               customer_id="cus_1", amount_minor=1500, currency="EUR")
+    Donation.objects.filter(pk=monthly.pk).update(subscription=subscription)
+    return f"/mes-dons/{donor_links.donor_link_token(donor_key=gift.donor_key)}/"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_mes_dons_has_no_serious_accessibility_violation(live_server, donor_link, page, axe_source, lang):
+    page.goto(f"{live_server.url}{donor_link}?lang={lang}")
+    expect(page.locator(".monthly-gift")).to_be_visible()
+    assert axe_violations(page, axe_source) == []
+
+    # With a refusal shown inside the gift (htmx) and the cancel confirmation open.
+    page.locator(".monthly-gift input[name=amount]").fill("abc")
+    page.locator(".monthly-gift input[name=amount]").press("Enter")
+    expect(page.locator(".monthly-gift [role=alert]")).to_be_visible()
+    page.locator(".monthly-cancel summary").click()
+    assert axe_violations(page, axe_source) == []
+
+    page.goto(f"{live_server.url}/mes-dons/?lang={lang}")
+    assert axe_violations(page, axe_source) == []
+    page.goto(f"{live_server.url}/mes-dons/not-a-link/?lang={lang}")
+    expect(page.get_by_role("alert")).to_be_visible()
     assert axe_violations(page, axe_source) == []

@@ -1,0 +1,53 @@
+"""*Mes dons*: one donor's gifts across every campaign, read by their donor_key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from campaigns.models import Donation, Subscription
+
+# A donor with more gifts than this sees the latest ones (a page, not an export).
+MAX_GIFTS = 500
+
+
+@dataclass
+class MonthlyGift:
+    subscription: Subscription
+    instalments: list[Donation] = field(default_factory=list)
+
+
+@dataclass
+class DonorGifts:
+    gifts: list[Donation]  # one-off gifts and pledges not (yet) tied to a subscription
+    monthly: list[MonthlyGift]
+    # Tax receipts (issue #15 point 4) are listed here once they exist: empty until then.
+    tax_receipts: list = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.gifts and not self.monthly
+
+
+def donor_gifts(*, donor_key: str) -> DonorGifts:
+    donations = list(
+        Donation.objects.filter(donor_key=donor_key).select_related("campaign", "subscription__campaign")
+        .order_by("-created_at", "-pk")[:MAX_GIFTS]
+    )
+    monthly: dict[int, MonthlyGift] = {}
+    gifts = []
+    for donation in donations:
+        if donation.subscription_id is None:
+            gifts.append(donation)
+        else:
+            gift = monthly.setdefault(donation.subscription_id, MonthlyGift(donation.subscription))
+            gift.instalments.append(donation)
+    return DonorGifts(gifts=gifts, monthly=list(monthly.values()))
+
+
+def donor_monthly_gift(*, donor_key: str, subscription_id: int) -> MonthlyGift | None:
+    """One monthly gift of this donor, with its instalments (what its fragment redraws)."""
+    instalments = list(
+        Donation.objects.filter(donor_key=donor_key, subscription_id=subscription_id)
+        .select_related("campaign", "subscription__campaign").order_by("-created_at", "-pk")[:MAX_GIFTS]
+    )
+    return MonthlyGift(instalments[0].subscription, instalments) if instalments else None

@@ -1,0 +1,180 @@
+"""Monthly gifts: their instalments gathered under the provider's subscription, and the changes
+their donor makes from *Mes dons* (amount, pause, resume, cancel).
+
+A change is asked of the provider first and recorded here only once it said yes, with an audit
+entry, in one transaction that holds the subscription's row: two clicks at once (a double submit,
+two tabs) are served one after the other, and the second sees what the first did. The row is held
+during the provider's call on purpose: it is this one donor's gift, nobody else waits on it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from campaigns.models import AuditLog, Campaign, Donation, Subscription
+from campaigns.providers import stripe as stripe_provider
+from campaigns.services import audit
+
+logger = logging.getLogger(__name__)
+
+AMOUNT, PAUSE, RESUME, CANCEL = "amount", "pause", "resume", "cancel"
+ACTIONS = (AMOUNT, PAUSE, RESUME, CANCEL)
+_AUDIT_ACTION = {
+    AMOUNT: AuditLog.Action.MONTHLY_AMOUNT,
+    PAUSE: AuditLog.Action.MONTHLY_PAUSE,
+    RESUME: AuditLog.Action.MONTHLY_RESUME,
+    CANCEL: AuditLog.Action.MONTHLY_CANCEL,
+}
+
+
+class SubscriptionChangeRefused(Exception):
+    """A change that was not made, and why (`reason`): nothing changed, here or at the provider.
+
+    unknown: not this donor's gift; canceled: already stopped (a second click on cancel);
+    stale: the form was drawn before another change; paused / active: already in that state;
+    amount: outside the campaign's limits or unchanged; unsupported: not a provider's subscription;
+    provider: the provider refused or did not answer (`detail` says what it said)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def instalment_link(*, donation: Donation, campaign: Campaign, source: str, subscription_id: str,
+                    customer_id: str) -> Subscription:
+    """Tie a paid instalment to its subscription (created with the first one). Called by the intake
+    inside its transaction, which holds the campaign's counter: instalments of one subscription
+    are applied one at a time, so the get-or-create cannot race."""
+    subscription, created = Subscription.objects.get_or_create(
+        source=source, external_id=subscription_id,
+        defaults={"campaign": campaign, "customer_id": customer_id, "amount_minor": donation.amount_minor,
+                  "currency": donation.currency},
+    )
+    if not created and customer_id and not subscription.customer_id:
+        Subscription.objects.filter(pk=subscription.pk).update(customer_id=customer_id)
+    if donation.subscription_id != subscription.pk:
+        Donation.objects.filter(pk=donation.pk).update(subscription=subscription)
+        donation.subscription = subscription
+    return subscription
+
+
+def donor_subscription(*, donor_key: str, subscription_id: int) -> Subscription:
+    """The subscription, if one of its instalments is this donor's; `unknown` otherwise."""
+    if not Donation.objects.filter(subscription_id=subscription_id, donor_key=donor_key).exists():
+        raise SubscriptionChangeRefused("unknown")
+    return Subscription.objects.select_related("campaign").get(pk=subscription_id)
+
+
+def idempotency_key(subscription: Subscription, action: str, amount_minor: int | None = None) -> str:
+    """One key per (subscription, version, action[, amount]): a form posted twice sends the same key,
+    and Stripe answers the second with its first answer instead of acting twice. If Stripe said yes
+    but this side's commit failed, posting the same form again gets that yes back and records it.
+    The amount is part of an amount change's key: Stripe refuses a key reused with other parameters,
+    which would block a donor who retries with another amount after an error."""
+    suffix = f"-{amount_minor}" if action == AMOUNT else ""
+    return f"jauge-sub-{subscription.pk}-v{subscription.version}-{action}{suffix}"
+
+
+def _provider_call(subscription: Subscription, action: str, amount_minor: int | None) -> None:
+    if subscription.source != Donation.Source.STRIPE:
+        raise SubscriptionChangeRefused("unsupported")
+    key, external_id = idempotency_key(subscription, action, amount_minor), subscription.external_id
+    try:
+        if action == AMOUNT:
+            stripe_provider.subscription_amount_change(subscription_id=external_id, amount_minor=amount_minor,
+                                                       currency=subscription.currency, idempotency_key=key)
+        elif action == PAUSE:
+            stripe_provider.subscription_pause(subscription_id=external_id, idempotency_key=key)
+        elif action == RESUME:
+            stripe_provider.subscription_resume(subscription_id=external_id, idempotency_key=key)
+        else:
+            stripe_provider.subscription_cancel(subscription_id=external_id, idempotency_key=key)
+    except stripe_provider.SubscriptionUnavailable as exc:
+        logger.warning("monthly gift %s: %s refused by the provider: %s", subscription, action, exc)
+        raise SubscriptionChangeRefused("provider", str(exc)) from exc
+
+
+def _check(subscription: Subscription, action: str, version: int, amount_minor: int | None) -> None:
+    if subscription.status == Subscription.Status.CANCELED:
+        raise SubscriptionChangeRefused("canceled")
+    if version != subscription.version:
+        raise SubscriptionChangeRefused("stale")
+    if action == PAUSE and subscription.status == Subscription.Status.PAUSED:
+        raise SubscriptionChangeRefused("paused")
+    if action == RESUME and subscription.status == Subscription.Status.ACTIVE:
+        raise SubscriptionChangeRefused("active")
+    if action == AMOUNT:
+        campaign = subscription.campaign
+        if amount_minor is None or not campaign.min_amount_minor <= amount_minor <= campaign.max_amount_minor:
+            raise SubscriptionChangeRefused("amount")
+        if amount_minor == subscription.amount_minor:
+            raise SubscriptionChangeRefused("amount", "unchanged")
+
+
+def subscription_change(*, donor_key: str, subscription_id: int, action: str, version: int,
+                        amount_minor: int | None = None) -> Subscription:
+    """The donor's change to their monthly gift: made at the provider, then here, audited."""
+    if action not in ACTIONS:
+        raise SubscriptionChangeRefused("unknown", f"no such action {action!r}")
+    donor_subscription(donor_key=donor_key, subscription_id=subscription_id)
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().select_related("campaign").get(pk=subscription_id)
+        _check(subscription, action, version, amount_minor)
+        before = {"status": subscription.status, "amount_minor": subscription.amount_minor}
+        key = idempotency_key(subscription, action, amount_minor)
+        _provider_call(subscription, action, amount_minor)
+        if action == AMOUNT:
+            subscription.amount_minor = amount_minor
+        else:
+            subscription.status = {PAUSE: Subscription.Status.PAUSED, RESUME: Subscription.Status.ACTIVE,
+                                   CANCEL: Subscription.Status.CANCELED}[action]
+        subscription.version += 1
+        subscription.save(update_fields=["amount_minor", "status", "version", "updated_at"])
+        audit.audit_record(
+            actor=None, actor_label=f"donor {donor_key}", action=_AUDIT_ACTION[action],
+            reason="Mes dons (lien signé)", campaign_id=subscription.campaign_id,
+            amount_minor=subscription.amount_minor, currency=subscription.currency,
+            details={"subscription": subscription.external_id, "provider": subscription.source,
+                     "idempotency_key": key,
+                     "before": before,
+                     "after": {"status": subscription.status, "amount_minor": subscription.amount_minor}},
+        )
+    return subscription
+
+
+def subscription_portal_url(*, donor_key: str, subscription_id: int, return_url: str) -> str:
+    """Stripe's billing portal for the gift's card (nothing changes here: the card is Stripe's)."""
+    subscription = donor_subscription(donor_key=donor_key, subscription_id=subscription_id)
+    if subscription.status == Subscription.Status.CANCELED:
+        raise SubscriptionChangeRefused("canceled")
+    try:
+        return stripe_provider.billing_portal_url(customer_id=subscription.customer_id, return_url=return_url)
+    except stripe_provider.SubscriptionUnavailable as exc:
+        raise SubscriptionChangeRefused("provider", str(exc)) from exc
+
+
+def subscription_sync(*, provider: str, subscription_id: str) -> Subscription | None:
+    """Bring a monthly gift in line with what its provider says now (a webhook said it changed:
+    cancelled after failed payments, paused from Stripe's dashboard). Read under the row's lock,
+    so it cannot interleave with a donor's change. None when Jauge does not know the gift (yet:
+    its first invoice creates it with the state of the day)."""
+    if provider != Donation.Source.STRIPE:
+        return None
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().filter(
+            source=provider, external_id=subscription_id).first()
+        if subscription is None or subscription.status == Subscription.Status.CANCELED:
+            return subscription  # a cancelled subscription never comes back at Stripe either
+        # SubscriptionUnavailable (Stripe down) propagates: nothing changed, the task retries.
+        status, amount_minor = stripe_provider.subscription_state(subscription_id=subscription_id)
+        amount_minor = amount_minor or subscription.amount_minor
+        if (status, amount_minor) != (subscription.status, subscription.amount_minor):
+            logger.info("monthly gift %s changed at the provider: %s %s -> %s %s", subscription,
+                        subscription.status, subscription.amount_minor, status, amount_minor)
+            subscription.status, subscription.amount_minor = status, amount_minor
+            subscription.version += 1  # a form drawn before is out of date
+            subscription.save(update_fields=["status", "amount_minor", "version", "updated_at"])
+    return subscription
