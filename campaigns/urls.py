@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns.views import api, dashboard, donate, embed, health, hooks, metrics, pages, pledges
+from campaigns.views import api, dashboard, donate, embed, health, hooks, metrics, pages, pledges, tax_receipts
 
 urlpatterns = [
     path("c/<slug:slug>/", pages.campaign_page, name="campaign"),
@@ -9,6 +9,7 @@ urlpatterns = [
     path("c/<slug:slug>/merci/<str:reference>/", donate.thanks, name="donate-thanks"),
     path("c/<slug:slug>/merci/<str:reference>/statut/", donate.thanks_status, name="donate-thanks-status"),
     path("c/<slug:slug>/promesse/<str:token>/", pledges.pledge_confirm, name="pledge-confirm"),
+    path("recu-fiscal/<str:token>/", tax_receipts.tax_receipt_download, name="tax-receipt"),
     path("embed/<slug:slug>/", embed.banner, name="embed-banner"),
     path("embed/<slug:slug>/frame/", embed.frame, name="embed-frame"),
     path("embed/<slug:slug>.js", embed.loader, name="embed-loader"),

@@ -404,6 +404,9 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Jauge <dons@localhost>")
+# How long the link to a French tax receipt in a donor's e-mail opens it (a receipt is needed at
+# the next spring's tax return: over a year by default).
+TAX_RECEIPT_LINK_DAYS = env_int("TAX_RECEIPT_LINK_DAYS", 400, minimum=1)
 # Editors told by e-mail when a campaign reaches one of its milestones (comma-separated; empty: nobody).
 MILESTONE_EMAILS = env_list("MILESTONE_EMAILS")
 

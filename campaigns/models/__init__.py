@@ -18,6 +18,13 @@ from campaigns.models.campaigns import (
 from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry
 from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
 from campaigns.models.statements import BankAccount, CsvProfile, StatementImport, StatementLine
+from campaigns.models.tax_receipts import (
+    TaxReceipt,
+    TaxReceiptLine,
+    TaxReceiptRun,
+    TaxReceiptSequence,
+    TaxReceiptSettings,
+)
 
 __all__ = [
     "MAX_AMOUNT_MINOR",
@@ -38,6 +45,11 @@ __all__ = [
     "PaymentEvent",
     "StatementImport",
     "StatementLine",
+    "TaxReceipt",
+    "TaxReceiptLine",
+    "TaxReceiptRun",
+    "TaxReceiptSequence",
+    "TaxReceiptSettings",
     "allowed_origins",
     "currency_validator",
     "days_between",
