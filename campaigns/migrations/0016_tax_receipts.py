@@ -48,12 +48,12 @@ DROP FUNCTION IF EXISTS campaigns_taxreceiptline_immutable();
 
 def protect(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(IMMUTABLE_SQL)
+        schema_editor.execute(IMMUTABLE_SQL, params=None)
 
 
 def unprotect(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_SQL)
+        schema_editor.execute(DROP_SQL, params=None)
 
 
 def grant_finance(apps, schema_editor):
