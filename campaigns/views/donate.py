@@ -60,8 +60,11 @@ def _progress(campaign: Campaign, lang: str) -> dict:
     return progress_context(selectors.campaign_progress(slug=campaign.slug), lang)
 
 
+DEFAULT_PRESETS = [1000, 2500, 5000, 10000]
+
+
 def _presets(campaign: Campaign, lang: str) -> list[dict]:
-    presets = campaign.preset_amounts_minor or [1000, 2500, 5000, 10000]
+    presets = campaign.preset_amounts_minor or DEFAULT_PRESETS
     return [
         {"value": _plain_amount(amount, campaign.currency),
          "display": money.format_money(amount, campaign.currency, lang)}
@@ -104,7 +107,7 @@ def _tax_context(campaign: Campaign, lang: str, form: DonationForm) -> dict | No
             chosen = money.parse_amount(form.data.get("amount", ""), campaign.currency)
         except money.AmountError:
             chosen = None
-    example = next((p for p in campaign.preset_amounts_minor or [] if isinstance(p, int) and p > 0), 2500)
+    example = next((p for p in campaign.preset_amounts_minor or DEFAULT_PRESETS if isinstance(p, int) and p > 0), 2500)
     markers = {"amount": "{amount}", "cost": "{cost}"}
     return {
         "text": tax_selectors.tax_line(rule=rule, amount_minor=chosen or example, currency=campaign.currency,
