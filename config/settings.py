@@ -407,6 +407,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Jauge <dons@localhost>")
 # How long the link to a French tax receipt in a donor's e-mail opens it (a receipt is needed at
 # the next spring's tax return: over a year by default).
 TAX_RECEIPT_LINK_DAYS = env_int("TAX_RECEIPT_LINK_DAYS", 400, minimum=1)
+# Receipts the yearly run issues per transaction (the year's number sequence is locked for one batch).
+TAX_RECEIPTS_BATCH = env_int("TAX_RECEIPTS_BATCH", 500, minimum=1)
 # Editors told by e-mail when a campaign reaches one of its milestones (comma-separated; empty: nobody).
 MILESTONE_EMAILS = env_list("MILESTONE_EMAILS")
 

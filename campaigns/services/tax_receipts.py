@@ -37,7 +37,6 @@ from campaigns.selectors.tax_receipts import CURRENCY
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
 # A step of the bulk run stops after this long and sends the next step: short tasks, and a
 # killed worker loses one batch's transaction at most (the next step picks up what is missing).
 STEP_SECONDS = 20
@@ -323,11 +322,12 @@ def tax_receipt_run_start(*, year: int, started_by: str = "") -> TaxReceiptRun:
     return run
 
 
-def tax_receipt_run_step(*, run_id: int, seconds: float = STEP_SECONDS, batch_size: int = BATCH_SIZE) -> bool:
+def tax_receipt_run_step(*, run_id: int, seconds: float = STEP_SECONDS, batch_size: int | None = None) -> bool:
     """Issue batches for this run for about `seconds`; True when the run is done. Safe to run
     twice at once (the second finds the run row locked and leaves) and after a crash (it issues
     only what is still missing)."""
     deadline = timezone.now() + timedelta(seconds=seconds)
+    batch_size = batch_size or settings.TAX_RECEIPTS_BATCH
     while timezone.now() < deadline:
         with transaction.atomic():
             run = TaxReceiptRun.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
