@@ -92,7 +92,9 @@ def donor_address(donation: Donation) -> str:
 
 
 def gift_at(donation: Donation) -> datetime:
-    return timezone.localtime(donation.occurred_at or donation.confirmed_at or donation.created_at)
+    """The gift's date: its provider's, else its confirmation (`gift_at` when a query annotated it)."""
+    at = getattr(donation, "gift_at", None) or donation.occurred_at or donation.confirmed_at or donation.created_at
+    return timezone.localtime(at)
 
 
 def _year_bounds(year: int) -> tuple[datetime, datetime]:
@@ -210,12 +212,14 @@ def _donors_to_receipt(year: int) -> QuerySet:
 # What a receipt reads from a gift: the yearly run loads these columns alone (a 50,000-donor run
 # reads 600,000 instalments; full model instances cost more than the rest of the run).
 GIFT_FIELDS = ("pk", "donor_key", "donor_name", "donor_address", "donor_postal_code", "donor_city", "balance_minor",
-               "occurred_at", "confirmed_at", "created_at", "source", "external_id", "status")
+               "gift_at", "source", "external_id", "status")
 
 
-def _locked_gifts(ids: list[int]) -> list[SimpleNamespace]:
+def _locked_gifts(gifts: QuerySet[Donation]) -> list[SimpleNamespace]:
     """Lock these donations (in id order, as every path does) and read what receipts need."""
-    rows = Donation.objects.select_for_update().filter(pk__in=ids, balance_minor__gt=0).order_by("pk")
+    rows = gifts.select_for_update(of=("self",)).filter(balance_minor__gt=0).order_by("pk")
+    if "gift_at" not in rows.query.annotations:
+        rows = rows.annotate(gift_at=Coalesce("occurred_at", "confirmed_at", "created_at"))
     return [SimpleNamespace(**row) for row in rows.values(*GIFT_FIELDS)]
 
 
@@ -260,9 +264,7 @@ def tax_receipt_issue_yearly(*, donor_key: str, year: int) -> TaxReceipt:
         if existing is not None:
             return existing
         org = _org()
-        ids = list(_counted_in_year(year).filter(frequency=Donation.Frequency.MONTHLY, donor_key=donor_key)
-                   .values_list("pk", flat=True))
-        gifts = _locked_gifts(ids)
+        gifts = _locked_gifts(_counted_in_year(year).filter(frequency=Donation.Frequency.MONTHLY, donor_key=donor_key))
         if not gifts:
             raise TaxReceiptError(f"no confirmed monthly gift of this donor in {year}: no tax receipt issued")
         if not any(d.donor_name.strip() and donor_address(d) for d in gifts):
@@ -381,16 +383,16 @@ def _run_batch(run: TaxReceiptRun, batch_size: int) -> tuple[int, bool]:
     gift_ids = list(_gifts_to_receipt(run.year).filter(_has_address()).order_by("pk")
                     .values_list("pk", flat=True)[:batch_size])
     if gift_ids:
-        gifts = [d for d in _locked_gifts(gift_ids) if d.status in COUNTED]  # as they are now, under their lock
+        # As they are now, under their lock (a refund may have come in between).
+        gifts = [d for d in _locked_gifts(Donation.objects.filter(pk__in=gift_ids)) if d.status in COUNTED]
         return len(_gift_receipts_insert(gifts, org=org, run=run)), True
     keys = list(_donors_to_receipt(run.year).filter(addressed=1).order_by("donor_key")
                 .values_list("donor_key", flat=True)[:batch_size])
     if not keys:
         return 0, False
-    ids = list(_counted_in_year(run.year).filter(frequency=Donation.Frequency.MONTHLY, donor_key__in=keys)
-               .values_list("pk", flat=True))
-    donors: dict[str, list[Donation]] = {}
-    for donation in _locked_gifts(ids):
+    donors: dict[str, list] = {}
+    for donation in _locked_gifts(_counted_in_year(run.year).filter(frequency=Donation.Frequency.MONTHLY,
+                                                                    donor_key__in=keys)):
         donors.setdefault(donation.donor_key, []).append(donation)
     donors = {key: gifts for key, gifts in donors.items() if any(d.donor_name.strip() and donor_address(d)
                                                                  for d in gifts)}
