@@ -11,7 +11,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext
 from num2words import num2words
-from weasyprint import HTML
 
 from campaigns import money
 from campaigns.models import Donation, TaxReceipt, TaxReceiptSettings
@@ -119,6 +118,10 @@ def tax_receipt_html(receipt: TaxReceipt) -> str:
 
 
 def tax_receipt_pdf(receipt: TaxReceipt) -> bytes:
+    # Imported here, not at the top: WeasyPrint loads Pango when imported, and a machine without
+    # it must lose the PDFs only, never the donation page or the webhooks that import this module.
+    from weasyprint import HTML
+
     return HTML(string=tax_receipt_html(receipt)).write_pdf()
 
 
