@@ -13,9 +13,10 @@ from django.db.utils import DatabaseError
 
 from campaigns.models import Donation, TaxReceipt, TaxReceiptLine, TaxReceiptSequence
 from campaigns.selectors import tax_receipts as selectors
-from campaigns.services import pledges, tax_receipts
+from campaigns.services import gdpr, pledges, tax_receipts
 from campaigns.services.tax_receipts import TaxReceiptError
 from tests import factories
+from tests.staff_world import staff_world
 from tests.tax_receipt_helpers import assert_gapless, gift, local, numbers, org_enable, pdf_text
 
 pytestmark = pytest.mark.django_db
@@ -308,3 +309,13 @@ def test_the_link_of_a_cancelled_receipt_points_to_its_replacement(org, campaign
     assert first.number in body and "/recu-fiscal/" in body
     replacement = TaxReceipt.objects.active().get(donation=donation)
     assert tax_receipts.tax_receipt_token(receipt=replacement).split(":")[0] in body
+
+
+def test_an_erasure_blanks_the_donors_address_and_keeps_the_receipts_issued(org, campaign):
+    donation = gift(campaign, 2500, at=local(2026))
+    receipt = issue(donation)
+    gdpr.donor_erase(actor=staff_world()["finance"], donation_id=donation.pk, reason="demande du donateur")
+    donation.refresh_from_db()
+    assert (donation.donor_address, donation.donor_postal_code, donation.donor_city) == ("", "", "")
+    receipt.refresh_from_db()
+    assert receipt.donor_name == "Marie Curie" and receipt.cancelled_at is None  # a legal record, kept

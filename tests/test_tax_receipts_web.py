@@ -10,7 +10,7 @@ from django.core import mail
 from django.test import Client
 
 from campaigns.models import Donation, TaxReceipt, TaxReceiptRun, TaxReceiptSequence, TaxReceiptSettings
-from campaigns.services import pledges, receipts
+from campaigns.services import pledges, receipts, tax_receipts
 from tests import factories
 from tests.staff_world import staff_world
 from tests.tax_receipt_helpers import gift, local, org_enable, pdf_text
@@ -144,8 +144,6 @@ def test_finance_downloads_the_pdf_and_an_editor_cannot(users, campaign):
 
 
 def factories_issue(campaign) -> TaxReceipt:
-    from campaigns.services import tax_receipts
-
     return tax_receipts.tax_receipt_issue_for_gift(donation_id=gift(campaign, 2500, at=local(2026)).pk)
 
 
@@ -192,8 +190,6 @@ def test_finance_starts_the_yearly_run_and_sees_its_progress(users, campaign, dj
     assert response["Location"].endswith(f"/taxreceipt/run/{run.pk}/") and len(callbacks) == 1
     bar = finance.get(f"/admin/campaigns/taxreceipt/run/{run.pk}/progress/").content.decode()
     assert "0 reçu(s) émis sur 1" in bar and "every 1s" in bar
-    from campaigns.services import tax_receipts
-
     tax_receipts.tax_receipt_run_step(run_id=run.pk)
     bar = finance.get(f"/admin/campaigns/taxreceipt/run/{run.pk}/progress/").content.decode()
     assert "1 reçu(s) émis sur 1" in bar and "every 1s" not in bar and 'value="100"' in bar
