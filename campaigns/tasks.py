@@ -115,3 +115,9 @@ def send_milestone_emails(campaign_id: int) -> None:
 def tax_receipts_run_step(run_id: int) -> None:
     """A step of a bulk yearly run of tax receipts (it sends the next step until the run is done)."""
     tax_receipts.tax_receipt_run_step(run_id=run_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_tax_receipt_emails() -> None:
+    """Yearly summaries and corrected tax receipts, e-mailed to their donors (beat: safety net)."""
+    tax_receipts.tax_receipt_emails_send()

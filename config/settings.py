@@ -240,6 +240,7 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-totals": {"task": "campaigns.tasks.reconcile_totals", "schedule": 600.0},
     "pledges-expire": {"task": "campaigns.tasks.expire_pledges", "schedule": 300.0},
     "receipts-sweep": {"task": "campaigns.tasks.send_receipts", "schedule": 300.0},
+    "tax-receipt-emails": {"task": "campaigns.tasks.send_tax_receipt_emails", "schedule": 900.0},
 }
 # Events still `received` this long after arrival are re-enqueued by the sweeper.
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60)

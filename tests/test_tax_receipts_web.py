@@ -194,3 +194,31 @@ def test_finance_starts_the_yearly_run_and_sees_its_progress(users, campaign, dj
     bar = finance.get(f"/admin/campaigns/taxreceipt/run/{run.pk}/progress/").content.decode()
     assert "1 reçu(s) émis sur 1" in bar and "every 1s" not in bar and 'value="100"' in bar
     assert _as(users["editor"]).get(f"/admin/campaigns/taxreceipt/run/{run.pk}/progress/").status_code == 403
+
+
+def test_yearly_summaries_and_corrected_receipts_are_emailed_once_with_their_link(campaign, client,
+                                                                                   django_capture_on_commit_callbacks):
+    org_enable()
+    for month in (1, 2):
+        gift(campaign, 1000, at=local(2025, month), monthly=True)
+    gift(campaign, 1000, at=local(2025, 3), monthly=True, email="", name="Sans Courriel")
+    one_off = gift(campaign, 5000, at=local(2025, 4), email="paul@example.org", name="Paul")
+    run = tax_receipts.tax_receipt_run_start(year=2025)
+    with django_capture_on_commit_callbacks():
+        tax_receipts.tax_receipt_run_step(run_id=run.pk)
+    assert tax_receipts.tax_receipt_emails_send() == 1  # Marie's summary; the one-off's first receipt is not
+    message = mail.outbox[0]
+    summary = TaxReceipt.objects.get(kind="yearly", donor_name="Marie Curie")
+    assert message.to == ["marie@example.org"] and summary.number in message.subject
+    assert "dons mensuels de 2025" in message.body
+    url = re.search(r"http://127\.0\.0\.1:8000(/recu-fiscal/\S+/)", message.body).group(1)
+    assert summary.number in pdf_text(client.get(url).content)
+    nobody = TaxReceipt.objects.get(kind="yearly", donor_name="Sans Courriel")
+    assert nobody.delivery.error == "no e-mail address"
+    assert tax_receipts.tax_receipt_emails_send() == 0  # once
+    # A refund corrects Paul's receipt: the corrected one is e-mailed, naming the one it replaces.
+    with django_capture_on_commit_callbacks():
+        factories.refund(one_off.pk, amount_minor=1000, refund_id="re_1")
+    assert tax_receipts.tax_receipt_emails_send() == 1
+    assert mail.outbox[1].to == ["paul@example.org"]
+    assert "annule et remplace le reçu n° 2025-" in mail.outbox[1].body

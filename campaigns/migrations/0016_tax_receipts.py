@@ -206,6 +206,18 @@ class Migration(migrations.Migration):
             model_name='taxreceipt',
             constraint=models.CheckConstraint(condition=models.Q(('kind', 'yearly'), ('donation__isnull', False), _connector='OR'), name='tax_receipt_gift_has_donation'),
         ),
+        migrations.CreateModel(
+            name='TaxReceiptDelivery',
+            fields=[
+                ('receipt', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='delivery', serialize=False, to='campaigns.taxreceipt')),
+                ('sent_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('error', models.CharField(blank=True, max_length=300)),
+            ],
+            options={
+                'verbose_name': 'envoi de reçu fiscal',
+                'verbose_name_plural': 'envois de reçus fiscaux',
+            },
+        ),
         migrations.RunPython(protect, unprotect),
         migrations.RunPython(grant_finance, migrations.RunPython.noop),
     ]

@@ -20,6 +20,7 @@ from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
 from campaigns.models.statements import BankAccount, CsvProfile, StatementImport, StatementLine
 from campaigns.models.tax_receipts import (
     TaxReceipt,
+    TaxReceiptDelivery,
     TaxReceiptLine,
     TaxReceiptRun,
     TaxReceiptSequence,
@@ -46,6 +47,7 @@ __all__ = [
     "StatementImport",
     "StatementLine",
     "TaxReceipt",
+    "TaxReceiptDelivery",
     "TaxReceiptLine",
     "TaxReceiptRun",
     "TaxReceiptSequence",

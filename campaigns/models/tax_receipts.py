@@ -207,3 +207,20 @@ class TaxReceiptRun(models.Model):
         if self.status == self.Status.DONE or not self.to_do:
             return 100
         return min(100, (self.issued + self.skipped) * 100 // self.to_do)
+
+
+class TaxReceiptDelivery(models.Model):
+    """A receipt e-mailed to its donor on its own (a yearly summary, a corrected receipt): the row
+    is the claim, inserted before sending (one sender wins) and removed if sending fails."""
+
+    receipt = models.OneToOneField(TaxReceipt, on_delete=models.PROTECT, primary_key=True, related_name="delivery")
+    sent_at = models.DateTimeField(default=timezone.now)
+    # Why it was not sent (no address, refused address): kept, never retried.
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("envoi de reçu fiscal")
+        verbose_name_plural = _("envois de reçus fiscaux")
+
+    def __str__(self) -> str:
+        return f"{self.receipt_id} @ {self.sent_at:%Y-%m-%d %H:%M}"

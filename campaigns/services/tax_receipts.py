@@ -19,20 +19,30 @@ receipt under a new number that names the one it replaces.
 from __future__ import annotations
 
 import logging
+import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from django.conf import settings
 from django.core import signing
+from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.db.models import Case, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Sum, When
 from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns import queue
-from campaigns.models import Donation, TaxReceipt, TaxReceiptLine, TaxReceiptRun, TaxReceiptSequence
+from campaigns.models import (
+    Donation,
+    TaxReceipt,
+    TaxReceiptDelivery,
+    TaxReceiptLine,
+    TaxReceiptRun,
+    TaxReceiptSequence,
+)
 from campaigns.models import TaxReceiptSettings as OrgSettings
 from campaigns.selectors.tax_receipts import CURRENCY
 
@@ -300,6 +310,7 @@ def tax_receipt_revise(*, donation: Donation, reason: str) -> TaxReceipt | None:
     TaxReceiptLine.objects.bulk_create(
         [TaxReceiptLine(receipt=receipt, donation_id=pk, amount_minor=amount) for pk, amount in lines])
     logger.info("tax receipt %s cancelled (%s), replaced by %s", old.number, reason, receipt.number)
+    queue.send("send_tax_receipt_emails")  # after the commit: the donor gets the corrected receipt
     return receipt
 
 
@@ -369,6 +380,7 @@ def tax_receipt_run_step(*, run_id: int, seconds: float = STEP_SECONDS, batch_si
             run.save(update_fields=["issued", "stepped_at", "status", "finished_at"])
         if not found:
             logger.info("tax receipts %s: run done, %d issued", run.year, run.issued)
+            queue.send("send_tax_receipt_emails")
             return True
     queue.send("tax_receipts_run_step", run_id)
     return False
@@ -438,3 +450,64 @@ def receipt_in_force(receipt: TaxReceipt) -> TaxReceipt | None:
             return None
     return receipt
 
+
+
+# --- E-mailing receipts on their own (yearly summaries, corrected receipts) ------------------------
+# A one-off gift's first receipt is linked from its receipt e-mail (services/receipts.py).
+
+EMAIL_BATCH = 100
+
+
+def _undelivered() -> QuerySet[TaxReceipt]:
+    delivered = TaxReceiptDelivery.objects.filter(receipt=OuterRef("pk"))
+    return (TaxReceipt.objects.active().filter(Q(kind=TaxReceipt.Kind.YEARLY) | Q(replaces__isnull=False))
+            .exclude(Exists(delivered)))
+
+
+def tax_receipt_emails_send(*, batch_size: int = EMAIL_BATCH) -> int:
+    """E-mail every yearly summary and corrected receipt not e-mailed yet, once each (a claim row
+    per receipt, taken with SKIP LOCKED), over one mail connection per batch. Returns how many."""
+    sent = 0
+    while True:
+        with transaction.atomic():
+            ids = list(_undelivered().select_for_update(skip_locked=True).order_by("pk")
+                       .values_list("pk", flat=True)[:batch_size])
+            TaxReceiptDelivery.objects.bulk_create([TaxReceiptDelivery(receipt_id=pk) for pk in ids])
+        if not ids:
+            return sent
+        sent += _deliver(ids)
+
+
+def _deliver(ids: list[int]) -> int:
+    sent, done = 0, set()
+    try:
+        with get_connection() as connection_:
+            for receipt in TaxReceipt.objects.filter(pk__in=ids).select_related("replaces").order_by("pk"):
+                error = _deliver_one(connection_, receipt)
+                done.add(receipt.pk)
+                if error:
+                    TaxReceiptDelivery.objects.filter(receipt=receipt).update(error=error[:300])
+                else:
+                    sent += 1
+    except Exception:
+        # The connection failed: release the claims of what was not sent, for the retry.
+        TaxReceiptDelivery.objects.filter(receipt_id__in=set(ids) - done).delete()
+        raise
+    return sent
+
+
+def _deliver_one(connection_, receipt: TaxReceipt) -> str:
+    latest = (Donation.objects.filter(tax_receipt_lines__receipt=receipt).exclude(donor_email="")
+              .order_by("-pk").values("donor_email", "locale").first())
+    if latest is None:
+        return "no e-mail address"
+    with translation.override(latest["locale"] or settings.LANGUAGE_CODE):
+        context = {"receipt": receipt, "url": tax_receipt_url(receipt=receipt),
+                   "yearly": receipt.kind == TaxReceipt.Kind.YEARLY}
+        subject = render_to_string("emails/tax_receipt_subject.txt", context).strip()
+        body = render_to_string("emails/tax_receipt.txt", context)
+    try:
+        connection_.send_messages([EmailMessage(subject=subject, body=body, to=[latest["donor_email"]])])
+    except smtplib.SMTPRecipientsRefused:
+        return "address refused"
+    return ""
