@@ -132,8 +132,8 @@ def _allocate(*, year: int, count: int) -> int:
 
 def _gift_check(donation: Donation) -> None:
     if donation.status not in COUNTED or donation.balance_minor <= 0:
-        raise TaxReceiptError(f"donation {donation} is {donation.get_status_display().lower()} "
-                              f"({donation.status}), not confirmed money: no tax receipt issued")
+        raise TaxReceiptError(f"donation {donation} is {donation.status}, not confirmed money: "
+                              "no tax receipt issued")
     if donation.frequency != Donation.Frequency.ONCE:
         raise TaxReceiptError(f"donation {donation} is a monthly gift: it is covered by the donor's yearly receipt")
     if donation.currency != CURRENCY:
@@ -264,22 +264,6 @@ def _yearly_receipts_insert(donors: dict[str, list], *, year: int, org: OrgSetti
     _lines_insert([(receipt.pk, d.pk, d.balance_minor) for receipt, (_key, gifts) in
                    zip(receipts, sorted(donors.items()), strict=True) for d in gifts])
     return receipts
-
-
-def tax_receipt_issue_yearly(*, donor_key: str, year: int) -> TaxReceipt:
-    """One monthly donor's summary for `year` (the run issues them in batches the same way)."""
-    with transaction.atomic():
-        existing = TaxReceipt.objects.active().filter(kind=TaxReceipt.Kind.YEARLY, donor_key=donor_key,
-                                                      year=year).first()
-        if existing is not None:
-            return existing
-        org = _org()
-        gifts = _locked_gifts(_counted_in_year(year).filter(frequency=Donation.Frequency.MONTHLY, donor_key=donor_key))
-        if not gifts:
-            raise TaxReceiptError(f"no confirmed monthly gift of this donor in {year}: no tax receipt issued")
-        if not any(d.donor_name.strip() and donor_address(d) for d in gifts):
-            raise TaxReceiptError("the donor gave no name and postal address: a receipt needs both")
-        return _yearly_receipts_insert({donor_key: gifts}, year=year, org=org, run=None)[0]
 
 
 # --- Refunds and corrections ----------------------------------------------------------------------
