@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BENCHES = ["bench.progress", "bench.webhooks"]
-OPTIONAL = ["bench.banner", "bench.export"]
+OPTIONAL = ["bench.banner", "bench.export", "bench.tax_receipts"]
 # The webhook figures drift with the VM's speed: three rounds of each mode, medians reported.
 EXTRA_ARGS = {"bench.webhooks": ["--both", "--rounds", "3"]}
 

@@ -10,9 +10,11 @@ from django.utils.translation import gettext_lazy as _
 from campaigns import money
 from campaigns.models import MAX_AMOUNT_MINOR, Campaign, Donation
 from campaigns.providers import checkouts_available
+from campaigns.selectors.tax_receipts import tax_rule
 
 # The honeypot: hidden from people by CSS and aria-hidden, filled in by form-spamming bots.
 HONEYPOT_FIELD = "website"
+ADDRESS_FIELDS = ("address", "postal_code", "city")
 
 
 class DonationForm(forms.Form):
@@ -56,6 +58,10 @@ class DonationForm(forms.Form):
             "invalid_choice": _("Ce moyen de paiement n'est pas proposé."),
         },
     )
+    # The postal address a tax receipt needs: offered only while receipts are on (see __init__).
+    address = forms.CharField(label=_("Adresse postale"), max_length=300, required=False)
+    postal_code = forms.CharField(label=_("Code postal"), max_length=12, required=False)
+    city = forms.CharField(label=_("Ville"), max_length=100, required=False)
     article = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
     website = forms.CharField(required=False, label=_("Ne pas remplir"))
 
@@ -72,6 +78,10 @@ class DonationForm(forms.Form):
         self.fields["provider"].choices = [(p.identifier, p.label) for p in self.providers]
         if self.providers:
             self.fields["provider"].initial = self.providers[0].identifier
+        self.tax_rule = tax_rule()
+        if self.tax_rule is None:
+            for name in ADDRESS_FIELDS:
+                del self.fields[name]
 
     def _fmt(self, amount_minor: int) -> str:
         return money.format_money(amount_minor, self.campaign.currency)
@@ -119,6 +129,14 @@ class DonationForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        typed = {name: " ".join((cleaned.get(name) or "").split()) for name in ADDRESS_FIELDS if name in self.fields}
+        cleaned.update(typed)
+        if any(typed.values()):
+            # A receipt needs the whole address: half of one would be refused by the tax office.
+            for name, value in typed.items():
+                if not value:
+                    self.add_error(name, _("Complétez l'adresse (adresse, code postal et ville) pour recevoir un "
+                                           "reçu fiscal, ou laissez ces trois champs vides."))
         provider = next((p for p in self.providers if p.identifier == cleaned.get("provider")), None)
         if (
             provider is not None

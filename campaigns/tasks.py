@@ -30,6 +30,7 @@ from campaigns.services import (
     reconcile,
     statement_matching,
     subscriptions,
+    tax_receipts,
 )
 
 logger = logging.getLogger(__name__)
@@ -124,3 +125,15 @@ def match_statement(import_id: int) -> None:
 def send_milestone_emails(campaign_id: int) -> None:
     """Tell the editors (MILESTONE_EMAILS) about the milestones the campaign has just reached."""
     milestones.milestone_emails_send(campaign_id=campaign_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def tax_receipts_run_step(run_id: int) -> None:
+    """A step of a bulk yearly run of tax receipts (it sends the next step until the run is done)."""
+    tax_receipts.tax_receipt_run_step(run_id=run_id)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError, OperationalError), retry_backoff=True, max_retries=6)
+def send_tax_receipt_emails() -> None:
+    """Yearly summaries and corrected tax receipts, e-mailed to their donors (beat: safety net)."""
+    tax_receipts.tax_receipt_emails_send()

@@ -1,6 +1,18 @@
 from django.urls import path
 
-from campaigns.views import api, dashboard, donate, embed, health, hooks, mes_dons, metrics, pages, pledges
+from campaigns.views import (
+    api,
+    dashboard,
+    donate,
+    embed,
+    health,
+    hooks,
+    mes_dons,
+    metrics,
+    pages,
+    pledges,
+    tax_receipts,
+)
 
 urlpatterns = [
     path("c/<slug:slug>/", pages.campaign_page, name="campaign"),
@@ -13,6 +25,7 @@ urlpatterns = [
     path("mes-dons/<str:token>/", mes_dons.mes_dons_page, name="mes-dons"),
     path("mes-dons/<str:token>/mensuel/<int:pk>/", mes_dons.mes_dons_monthly, name="mes-dons-monthly"),
     path("mes-dons/<str:token>/mensuel/<int:pk>/carte/", mes_dons.mes_dons_card, name="mes-dons-card"),
+    path("recu-fiscal/<str:token>/", tax_receipts.tax_receipt_download, name="tax-receipt"),
     path("embed/<slug:slug>/", embed.banner, name="embed-banner"),
     path("embed/<slug:slug>/frame/", embed.frame, name="embed-frame"),
     path("embed/<slug:slug>.js", embed.loader, name="embed-loader"),

@@ -240,6 +240,7 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-totals": {"task": "campaigns.tasks.reconcile_totals", "schedule": 600.0},
     "pledges-expire": {"task": "campaigns.tasks.expire_pledges", "schedule": 300.0},
     "receipts-sweep": {"task": "campaigns.tasks.send_receipts", "schedule": 300.0},
+    "tax-receipt-emails": {"task": "campaigns.tasks.send_tax_receipt_emails", "schedule": 900.0},
 }
 # Events still `received` this long after arrival are re-enqueued by the sweeper.
 SWEEP_AFTER_SECONDS = env_int("SWEEP_AFTER_SECONDS", 60)
@@ -408,6 +409,11 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Jauge <dons@localhost>")
+# How long the link to a French tax receipt in a donor's e-mail opens it (a receipt is needed at
+# the next spring's tax return: over a year by default).
+TAX_RECEIPT_LINK_DAYS = env_int("TAX_RECEIPT_LINK_DAYS", 400, minimum=1)
+# Receipts the yearly run issues per transaction (the year's number sequence is locked for one batch).
+TAX_RECEIPTS_BATCH = env_int("TAX_RECEIPTS_BATCH", 500, minimum=1)
 # Editors told by e-mail when a campaign reaches one of its milestones (comma-separated; empty: nobody).
 MILESTONE_EMAILS = env_list("MILESTONE_EMAILS")
 

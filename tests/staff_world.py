@@ -11,6 +11,7 @@ PASSWORD = "correct horse battery staple"
 ROLES = importlib.import_module("campaigns.migrations.0003_roles")
 STATEMENTS = importlib.import_module("campaigns.migrations.0010_statements")
 MILESTONES = importlib.import_module("campaigns.migrations.0014_milestone")
+TAX_RECEIPTS = importlib.import_module("campaigns.migrations.0016_tax_receipts")
 
 
 def roles_ensure() -> dict[str, Group]:
@@ -20,7 +21,7 @@ def roles_ensure() -> dict[str, Group]:
         group, _ = Group.objects.get_or_create(name=name)
         if name == ROLES.FINANCE:
             codenames = [*codenames, *STATEMENTS.FINANCE_STATEMENT_PERMISSIONS,
-                         *MILESTONES.FINANCE_MILESTONE_PERMISSIONS]
+                         *MILESTONES.FINANCE_MILESTONE_PERMISSIONS, *TAX_RECEIPTS.FINANCE_TAX_RECEIPT_PERMISSIONS]
         if name == ROLES.EDITORS:
             codenames = [*codenames, *MILESTONES.EDITOR_MILESTONE_PERMISSIONS]
         group.permissions.set(Permission.objects.filter(content_type__app_label="campaigns", codename__in=codenames))

@@ -9,7 +9,7 @@ One module per subject; importing them registers their ModelAdmins.
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.admin import books, campaigns, donations, statements  # noqa: F401 (registers the ModelAdmins)
+from campaigns.admin import books, campaigns, donations, statements, tax_receipts  # noqa: F401 (registers the ModelAdmins)
 
 admin.site.site_header = _("Jauge : administration")
 admin.site.site_title = "Jauge"

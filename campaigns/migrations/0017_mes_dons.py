@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0014_milestone'),
+        ('campaigns', '0016_tax_receipts'),
     ]
 
     operations = [

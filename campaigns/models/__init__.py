@@ -23,6 +23,14 @@ from campaigns.models.campaigns import (
 from campaigns.models.donations import RECEIPT_SOURCES, Donation, DonationSource, LedgerEntry, Subscription
 from campaigns.models.events import AuditLog, Heartbeat, PaymentEvent
 from campaigns.models.statements import BankAccount, CsvProfile, StatementImport, StatementLine
+from campaigns.models.tax_receipts import (
+    TaxReceipt,
+    TaxReceiptDelivery,
+    TaxReceiptLine,
+    TaxReceiptRun,
+    TaxReceiptSequence,
+    TaxReceiptSettings,
+)
 
 __all__ = [
     "MAX_AMOUNT_MINOR",
@@ -46,6 +54,12 @@ __all__ = [
     "StatementImport",
     "StatementLine",
     "Subscription",
+    "TaxReceipt",
+    "TaxReceiptDelivery",
+    "TaxReceiptLine",
+    "TaxReceiptRun",
+    "TaxReceiptSequence",
+    "TaxReceiptSettings",
     "allowed_origins",
     "campaign_text",
     "currency_validator",

@@ -99,6 +99,10 @@ class Donation(models.Model):
     # Who counts as one donor: a keyed hash of the e-mail, or the donation itself.
     donor_key = models.CharField(max_length=64, editable=False)
     anonymous = models.BooleanField(_("anonyme"), default=False)
+    # The postal address a French tax receipt needs (asked only while receipts are enabled).
+    donor_address = models.CharField(_("adresse"), max_length=300, blank=True)
+    donor_postal_code = models.CharField(_("code postal"), max_length=12, blank=True)
+    donor_city = models.CharField(_("ville"), max_length=100, blank=True)
     message = models.TextField(_("message public"), blank=True)
     # The donor agreed to show the amount on the donor wall (hidden otherwise).
     public_amount = models.BooleanField(_("montant public"), default=False)

@@ -202,9 +202,13 @@ def _donor_erase(*, actor: AbstractBaseUser, donation_id: int, reason: str, nowa
             donation.donor_name = ""
             donation.donor_email = ""
             donation.message = ""
+            # The postal address too; tax receipts already issued keep theirs (a legal record the
+            # publication must keep: GDPR art. 17(3)(b)).
+            donation.donor_address = donation.donor_postal_code = donation.donor_city = ""
             donation.donor_key = opaque_key
             donation.client_key = ""
-            donation.save(update_fields=["donor_name", "donor_email", "message", "donor_key", "client_key"])
+            donation.save(update_fields=["donor_name", "donor_email", "message", "donor_address", "donor_postal_code",
+                                         "donor_city", "donor_key", "client_key"])
         audit_record(
             actor=actor,
             action=AuditLog.Action.ERASURE,

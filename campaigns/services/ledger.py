@@ -34,7 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignTotal, Donation, LedgerEntry
-from campaigns.services import receipts
+from campaigns.services import receipts, tax_receipts
 from campaigns.services.progress import progress_publish_on_commit
 
 # Pledges from these sources are promised money shown as "pending" until they are matched.
@@ -301,6 +301,7 @@ def donation_refund(*, total: CampaignTotal, donation: Donation, amount_minor: i
     donation.save(update_fields=["refunded_minor", "status", "balance_minor"])
     entry.save()
     total_save(total)
+    tax_receipts.tax_receipt_revise(donation=donation, reason=f"refund {refund_id or ''}".strip())
     return applied
 
 
@@ -319,6 +320,7 @@ def donation_correct(*, total: CampaignTotal, donation: Donation, delta_minor: i
     donation.save(update_fields=["balance_minor"])
     entry.save()
     total_save(total)
+    tax_receipts.tax_receipt_revise(donation=donation, reason=f"correction: {note}")
     return entry
 
 
@@ -336,6 +338,7 @@ def donation_reinstate(*, total: CampaignTotal, donation: Donation, amount_minor
     donation.save(update_fields=["refunded_minor", "status", "balance_minor"])
     entry.save()
     total_save(total)
+    tax_receipts.tax_receipt_revise(donation=donation, reason=f"reinstated: {note}")
     return applied
 
 

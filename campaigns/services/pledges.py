@@ -47,6 +47,9 @@ def pledge_create(
     article_url: str = "",
     locale: str = "",
     client_address: str = "",
+    donor_address: str = "",
+    donor_postal_code: str = "",
+    donor_city: str = "",
 ) -> Donation:
     """Create a pending donation with a fresh reference (its external id too).
 
@@ -86,6 +89,9 @@ def pledge_create(
                     locale=locale or campaign.locale,
                     public_amount=public_amount,
                     client_key=client_key,
+                    donor_address=donor_address,
+                    donor_postal_code=donor_postal_code,
+                    donor_city=donor_city,
                 )
                 if source in ledger.PENDING_SOURCES and donor_email:
                     queue.send("send_pledge_details", donation.pk)

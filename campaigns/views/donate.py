@@ -7,6 +7,7 @@ page follows the pledge's status until the provider has confirmed it.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlencode
@@ -35,6 +36,7 @@ from campaigns.providers.checkout import CheckoutUnavailable
 from campaigns.providers.sandbox import sandbox_enabled
 from campaigns.references import InvalidReference, reference_normalize
 from campaigns.selectors import progress as selectors
+from campaigns.selectors import tax_receipts as tax_selectors
 from campaigns.selectors.donations import campaign_donor_wall, campaign_monthly_summary
 from campaigns.services import pledges
 from campaigns.services.pledge_verification import PledgeLimitReached
@@ -58,8 +60,11 @@ def _progress(campaign: Campaign, lang: str) -> dict:
     return progress_context(selectors.campaign_progress(slug=campaign.slug), lang)
 
 
+DEFAULT_PRESETS = [1000, 2500, 5000, 10000]
+
+
 def _presets(campaign: Campaign, lang: str) -> list[dict]:
-    presets = campaign.preset_amounts_minor or [1000, 2500, 5000, 10000]
+    presets = campaign.preset_amounts_minor or DEFAULT_PRESETS
     return [
         {"value": _plain_amount(amount, campaign.currency),
          "display": money.format_money(amount, campaign.currency, lang)}
@@ -90,6 +95,33 @@ def closed_reason(campaign: Campaign) -> str:
     return "ended"
 
 
+def _tax_context(campaign: Campaign, lang: str, form: DonationForm) -> dict | None:
+    """The « ne vous coûte que » line: its text for the amount chosen (or an example before one
+    is), and what the page's script needs to rewrite it, to the cent, as the amount changes."""
+    rule = form.tax_rule
+    if rule is None or campaign.currency != tax_selectors.CURRENCY:
+        return None
+    chosen = None
+    if form.is_bound:
+        try:
+            chosen = money.parse_amount(form.data.get("amount", ""), campaign.currency)
+        except money.AmountError:
+            chosen = None
+    example = next((p for p in campaign.preset_amounts_minor or DEFAULT_PRESETS if isinstance(p, int) and p > 0), 2500)
+    markers = {"amount": "{amount}", "cost": "{cost}"}
+    return {
+        "text": tax_selectors.tax_line(rule=rule, amount_minor=chosen or example, currency=campaign.currency,
+                                       locale=lang, chosen=chosen is not None),
+        "config": json.dumps({
+            "rate": rule.rate_percent, "ceiling": rule.ceiling_minor, "example": example,
+            "chosen": tax_selectors.tax_line_template(chosen=True) % markers,
+            "exampleText": tax_selectors.tax_line_template(chosen=False) % markers,
+            "format": tax_selectors.money_format_parts(campaign.currency, lang),
+        }),
+        "rate": rule.rate_percent,
+    }
+
+
 def page_context(campaign: Campaign, lang: str, form: DonationForm | None = None) -> dict:
     """Everything /c/<slug>/ shows (also used to re-render the page around a form with errors)."""
 
@@ -97,13 +129,15 @@ def page_context(campaign: Campaign, lang: str, form: DonationForm | None = None
     version = progress.get("version", 0)
     presets = _presets(campaign, lang)
     monthly = campaign_monthly_summary(campaign=campaign, version=version)
+    form = form if form is not None else DonationForm(campaign=campaign)
     return {
+        "tax": _tax_context(campaign, lang, form),
         "campaign": campaign,
         "text": campaign_text(campaign, lang),
         "lang": lang,
         "other_lang": next(code for code, _name in settings.LANGUAGES if code != lang),
         "progress": progress,
-        "form": form if form is not None else DonationForm(campaign=campaign),
+        "form": form,
         "presets": presets,
         "preset_values": [preset["value"] for preset in presets],
         "closed_reason": closed_reason(campaign),
@@ -225,6 +259,9 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
                 article_url=data["article"],
                 locale=lang,
                 client_address=client_address(request),
+                donor_address=data.get("address", ""),
+                donor_postal_code=data.get("postal_code", ""),
+                donor_city=data.get("city", ""),
             )
         except PledgeLimitReached:
             form.add_error(None, _("Vous avez déjà plusieurs promesses de virement non confirmées : confirmez-les "
