@@ -406,3 +406,23 @@ def test_after_a_stripe_error_another_amount_goes_with_its_own_key(client, link,
     assert keys == [f"jauge-sub-{monthly.pk}-v1-amount-2000", f"jauge-sub-{monthly.pk}-v1-amount-2500"]
     monthly.refresh_from_db()
     assert (monthly.amount_minor, monthly.version) == (2500, 2)
+
+
+def test_the_donors_tax_receipts_are_listed_with_their_download_links(client, campaign, settings):
+    from campaigns.services import donor_links, ledger, tax_receipts
+    from tests.tax_receipt_helpers import gift, org_enable
+
+    org_enable()
+    donation = gift(campaign, 5000, email="louise@example.org")
+    receipt = tax_receipts.tax_receipt_issue_for_gift(donation_id=donation.pk)
+    url = donor_links.donor_link_url(donor_key=donation.donor_key)
+    page = client.get(url.removeprefix(settings.PUBLIC_URL))
+    listed = tax_receipts.tax_receipt_url(receipt=receipt).removeprefix(settings.PUBLIC_URL)
+    assert receipt.number in _text(page)
+    assert listed in page.content.decode()
+    assert client.get(listed).content.startswith(b"%PDF")
+
+    # A full refund cancels the receipt: it is no longer offered.
+    with ledger.donation_locked(donation_id=donation.pk) as (total, locked):
+        ledger.donation_refund(total=total, donation=locked, refund_id="re_all")
+    assert receipt.number not in _text(client.get(url.removeprefix(settings.PUBLIC_URL)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from campaigns.models import Donation, Subscription
+from campaigns.models import Donation, Subscription, TaxReceipt
 
 # A donor with more gifts than this sees the latest ones (a page, not an export).
 MAX_GIFTS = 500
@@ -20,8 +20,8 @@ class MonthlyGift:
 class DonorGifts:
     gifts: list[Donation]  # one-off gifts and pledges not (yet) tied to a subscription
     monthly: list[MonthlyGift]
-    # Tax receipts (issue #15 point 4) are listed here once they exist: empty until then.
-    tax_receipts: list = field(default_factory=list)
+    # The donor's French tax receipts in force (a cancelled one is replaced, or no longer owed).
+    tax_receipts: list[TaxReceipt] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -41,7 +41,11 @@ def donor_gifts(*, donor_key: str) -> DonorGifts:
         else:
             gift = monthly.setdefault(donation.subscription_id, MonthlyGift(donation.subscription))
             gift.instalments.append(donation)
-    return DonorGifts(gifts=gifts, monthly=list(monthly.values()))
+    receipts = list(
+        TaxReceipt.objects.filter(donor_key=donor_key, cancelled_at__isnull=True)
+        .order_by("-year", "-sequence")[:MAX_GIFTS]
+    )
+    return DonorGifts(gifts=gifts, monthly=list(monthly.values()), tax_receipts=receipts)
 
 
 def donor_monthly_gift(*, donor_key: str, subscription_id: int) -> MonthlyGift | None:

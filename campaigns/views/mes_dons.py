@@ -24,7 +24,7 @@ from campaigns import money
 from campaigns.clientip import client_address
 from campaigns.models import Donation, Subscription
 from campaigns.selectors import donor_gifts as gifts_selector
-from campaigns.services import donor_links, mes_dons, subscriptions
+from campaigns.services import donor_links, mes_dons, subscriptions, tax_receipts
 from campaigns.services.donor_links import DonorLinkError
 from campaigns.services.subscriptions import SubscriptionChangeRefused
 
@@ -70,10 +70,17 @@ def _link_refused(request: HttpRequest, reason: str) -> HttpResponse:
 
 def _page(request: HttpRequest, token: str, donor_key: str, lang: str, *, notice: dict | None = None,
           status: int = 200) -> HttpResponse:
+    gifts = gifts_selector.donor_gifts(donor_key=donor_key)
     context = {
         "token": token,
         "lang": lang,
-        "gifts": gifts_selector.donor_gifts(donor_key=donor_key),
+        "gifts": gifts,
+        "tax_receipts": [
+            {"number": receipt.number, "year": receipt.year, "amount_minor": receipt.amount_minor,
+             "currency": receipt.currency, "issued_at": receipt.issued_at,
+             "url": tax_receipts.tax_receipt_url(receipt=receipt)}
+            for receipt in gifts.tax_receipts
+        ],
         "notice": notice,
         "link_days": settings.DONOR_LINK_DAYS,
     }
