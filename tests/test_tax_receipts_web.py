@@ -213,6 +213,9 @@ def test_yearly_summaries_and_corrected_receipts_are_emailed_once_with_their_lin
     assert "dons mensuels de 2025" in message.body
     url = re.search(r"http://127\.0\.0\.1:8000(/recu-fiscal/\S+/)", message.body).group(1)
     assert summary.number in pdf_text(client.get(url).content)
+    # Like every receipt e-mail, it opens the donor's *Mes dons*, which lists this receipt.
+    gifts = re.search(r"http://127\.0\.0\.1:8000(/mes-dons/\S+/)", message.body).group(1)
+    assert summary.number in client.get(gifts).content.decode()
     nobody = TaxReceipt.objects.get(kind="yearly", donor_name="Sans Courriel")
     assert nobody.delivery.error == "no e-mail address"
     assert tax_receipts.tax_receipt_emails_send() == 0  # once

@@ -45,6 +45,7 @@ from campaigns.models import (
 )
 from campaigns.models import TaxReceiptSettings as OrgSettings
 from campaigns.selectors.tax_receipts import CURRENCY
+from campaigns.services import donor_links
 
 logger = logging.getLogger(__name__)
 
@@ -487,7 +488,10 @@ def _deliver_one(connection_, receipt: TaxReceipt) -> str:
         return "no e-mail address"
     with translation.override(latest["locale"] or settings.LANGUAGE_CODE):
         context = {"receipt": receipt, "url": tax_receipt_url(receipt=receipt),
-                   "yearly": receipt.kind == TaxReceipt.Kind.YEARLY}
+                   "yearly": receipt.kind == TaxReceipt.Kind.YEARLY,
+                   # *Mes dons*: every receipt e-mail carries the donor's page.
+                   "gifts_url": donor_links.donor_link_url(donor_key=receipt.donor_key)
+                   if receipt.donor_key.startswith("e:") else ""}
         subject = render_to_string("emails/tax_receipt_subject.txt", context).strip()
         body = render_to_string("emails/tax_receipt.txt", context)
     try:
