@@ -210,3 +210,44 @@ def test_a_csv_without_a_profile_is_refused_and_nothing_is_stored(db):
     with pytest.raises(StatementError, match="profile"):
         statements.statement_import(data=b"Date;Montant\n01/01/2025;1,00\n", file_name="x.csv", format="csv")
     assert StatementLine.objects.count() == 0
+
+
+FR_GENERIC_CSV = (
+    "Date;Date de valeur;Débit;Crédit;Libellé;Solde\n"
+    "03/11/2025;03/11/2025;-26,99;;PRLV SEPA OPERATEUR MOBILE;8350,59\n"
+    "04/11/2025;04/11/2025;;25,00;VIR SEPA DON JG-ABC;8375,59\n"
+    "04/11/2025;04/11/2025;;25,00;VIR SEPA DON JG-ABC;8400,59\n"
+).encode("utf-8-sig")
+
+
+def test_the_command_reads_a_csv_through_a_built_in_profile_and_a_reimport_adds_nothing(db, tmp_path, capsys):
+    path = tmp_path / "releve.csv"
+    path.write_bytes(FR_GENERIC_CSV)
+    call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-generic")
+    assert "3 line(s) read, 3 new" in capsys.readouterr().out
+    debit = StatementLine.objects.get(direction=StatementLine.Direction.DEBIT)
+    assert (debit.amount_minor, str(debit.booking_date)) == (2699, "2025-11-03")
+    assert StatementLine.objects.filter(amount_minor=2500).count() == 2
+    call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-generic")
+    assert "3 line(s) read, 0 new, 3 already imported" in capsys.readouterr().out
+    assert AuditLog.objects.filter(action=AuditLog.Action.STATEMENT_IMPORT).latest("pk").details[
+        "builtin_profile"] == "fr-generic"
+
+
+def test_the_same_bytes_through_another_built_in_profile_are_read_again(db, tmp_path):
+    # No saved profile to compare: the identical-file shortcut must not skip the second reading.
+    path = tmp_path / "releve.csv"
+    path.write_bytes(FR_GENERIC_CSV)
+    call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-generic", "--no-match")
+    with pytest.raises(CommandError, match="refused, nothing stored: .*is not in the header"):
+        call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-societegenerale")
+    assert StatementLine.objects.count() == 3
+
+
+def test_the_command_refuses_an_unknown_profile_naming_the_known_ones(db, tmp_path):
+    path = tmp_path / "releve.csv"
+    path.write_bytes(FR_GENERIC_CSV)
+    with pytest.raises(CommandError, match="unknown CSV profile 'fr-nowhere'.*built-in: en-generic, fr-creditmutuel"):
+        call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-nowhere")
+    assert StatementLine.objects.count() == 0
+    assert not StatementImport.objects.exists()

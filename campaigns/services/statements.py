@@ -255,12 +255,16 @@ class _Store:
         )
 
 
-def _records(data: bytes, *, format: str, profile: CsvProfile | None) -> Iterable[StatementRecord]:  # noqa: A002
+def _records(data: bytes, *, format: str, profile: CsvProfile | None,  # noqa: A002
+             builtin_profile: str | None = None) -> Iterable[StatementRecord]:
     options = {}
     if format == "csv":
-        if profile is None:
+        if profile is not None:
+            options["profile"] = _csv_options(profile)
+        elif builtin_profile:
+            options["profile"] = builtin_profile  # the parser refuses a name it does not know
+        else:
             raise StatementError("a CSV statement needs a profile (--profile NAME)")
-        options["profile"] = _csv_options(profile)
     try:
         yield from parse_statement(data, format=format, **options)
     except StatementError:
@@ -284,12 +288,15 @@ def statement_import(
     file_name: str,
     format: str,  # noqa: A002
     profile_id: int | None = None,
+    builtin_profile: str | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> ImportResult:
     """Store every line of a statement file in one transaction, then enqueue its matching.
 
-    A bad file raises StatementError (its message names the line or element): nothing of it is
-    stored, and a `failed` import records the attempt and the reason for the editors.
+    A CSV file is read through a saved profile (`profile_id`) or a built-in one of the parser
+    (`builtin_profile`, a `campaigns.bank.csv.PROFILES` name). A bad file raises StatementError
+    (its message names the line or element): nothing of it is stored, and a `failed` import
+    records the attempt and the reason for the editors.
     """
     sha256 = hashlib.sha256(data).hexdigest()
     profile = CsvProfile.objects.select_related("bank_account").get(pk=profile_id) if profile_id else None
@@ -303,12 +310,15 @@ def statement_import(
             )
             default_account = profile.bank_account.number if profile and profile.bank_account else ""
             store = _Store(imported, default_account)
-            same_file = _same_file_imported(sha256=sha256, format=format, profile=profile)
+            # A built-in profile leaves no trace on the import to compare: such a file is always
+            # read (its known lines are still skipped by their keys).
+            same_file = None if builtin_profile else _same_file_imported(sha256=sha256, format=format,
+                                                                         profile=profile)
             if same_file is not None:
                 # The very same bytes were stored before: every line is known, nothing to parse.
                 store.read = same_file.lines_read
             else:
-                for record in _records(data, format=format, profile=profile):
+                for record in _records(data, format=format, profile=profile, builtin_profile=builtin_profile):
                     store.add(record)
                 store.close()
             if store.read == 0:
@@ -321,7 +331,7 @@ def statement_import(
             audit_record(
                 actor=actor, action=AuditLog.Action.STATEMENT_IMPORT, reason=file_name[:255],
                 details={"import_id": imported.pk, "format": format, "sha256": sha256, "lines_read": store.read,
-                         "lines_new": new},
+                         "lines_new": new, **({"builtin_profile": builtin_profile} if builtin_profile else {})},
             )
             if new:
                 tasks = min(settings.STATEMENT_MATCH_TASKS, -(-new // settings.STATEMENT_MATCH_BATCH))
