@@ -59,6 +59,12 @@ for i in range({pledges}):
 with transaction.atomic():
     Donation.objects.bulk_create(rows, batch_size=5000)
     CampaignTotal.objects.filter(campaign=campaign).update(pending_minor=sum(r.amount_minor for r in rows))
+# Statistics, as a database where the pledges arrived over weeks has them (autovacuum): without
+# them PostgreSQL takes 50,000 pledges for 15 and looks pledges up by amount through the
+# idempotency key instead of the partial index donation_bank_payable_amount (24 ms vs 0.5 ms).
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE campaigns_donation")
 print(json.dumps([[d.reference, d.amount_minor, d.donor_name] for d in rows]))
 """
 
