@@ -99,10 +99,13 @@ def test_an_overlapping_file_with_a_third_identical_gift_adds_exactly_that_one(d
     assert StatementLine.objects.filter(text="DON LECTEUR").count() == 3
 
 
-def test_the_occurrence_count_is_dropped_with_the_import(db):
-    # Two imports in one transaction (a script, a test): the second counts from zero again.
+def test_the_occurrence_count_is_dropped_with_the_import(db, monkeypatch):
+    # Imports in one transaction (a script, a test): each counts from zero again, a refused one too.
+    monkeypatch.setattr(statements, "STORE_BATCH", 1)
     gift = Entry("25.00", "DON LECTEUR")
     assert _import(camt053([gift]), "a.xml").lines_new == 1
+    with pytest.raises(StatementError):  # refused after its first line was counted: rolled back
+        _import(camt053([gift, Entry("1.00", "X", currency="XYZ")]), "bad.xml")
     assert _import(camt053([gift, gift]), "b.xml").lines_new == 1
     assert sorted(StatementLine.objects.values_list("occurrence", flat=True)) == [0, 1]
 
