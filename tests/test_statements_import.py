@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from campaigns.bank.records import StatementError
 from campaigns.models import AuditLog, LedgerEntry, StatementImport, StatementLine
@@ -67,6 +68,46 @@ def test_an_overlapping_file_adds_only_its_new_lines(db):
     result = _import(camt053([tuesday, wednesday, wednesday]), "week2.xml")
     assert (result.lines_read, result.lines_new) == (3, 2)
     assert StatementLine.objects.count() == 4
+
+
+@pytest.mark.parametrize("vendor", ["postgresql", "sqlite"])
+def test_identical_lines_count_across_batches_and_in_a_file_out_of_date_order(db, monkeypatch, vendor):
+    # One line per store batch: each occurrence is counted from earlier batches (in a temporary
+    # table on PostgreSQL, in a dict elsewhere).
+    monkeypatch.setattr(statements, "STORE_BATCH", 1)
+    monkeypatch.setattr(connection, "vendor", vendor)
+    gift, other = Entry("25.00", "DON LECTEUR", date="2026-11-20"), Entry("10.00", "DON", date="2026-11-21")
+    result = _import(camt053([gift, other, gift, other, gift]))
+    assert result.lines_new == 5
+    assert sorted(StatementLine.objects.filter(amount_minor=2500).values_list("occurrence", flat=True)) == [0, 1, 2]
+    # The same movements in another order are the same lines.
+    assert _import(camt053([other, gift, gift, other, gift]), "again.xml").lines_new == 0
+
+
+def test_an_overlapping_file_with_a_third_identical_gift_adds_exactly_that_one(db, monkeypatch):
+    monkeypatch.setattr(statements, "STORE_BATCH", 2)
+    gift = Entry("25.00", "DON LECTEUR", date="2026-11-05")
+    days = [Entry(f"{day}.00", f"JOUR {day}", date=f"2026-11-{day:02d}") for day in range(1, 16)]
+    _import(camt053(days[:5] + [gift, gift] + days[5:10]), "days-1-10.xml")
+    assert StatementLine.objects.count() == 12
+    # Days 5 to 15, the 5th now with three identical gifts, one of them far from the others.
+    result = _import(camt053(days[4:5] + [gift] + days[5:12] + [gift] + days[12:] + [gift]), "days-5-15.xml")
+    assert (result.lines_read, result.lines_new) == (14, 6)
+    new = StatementLine.objects.filter(statement_import=result.statement_import)
+    assert sorted(new.values_list("text", flat=True)) == ["DON LECTEUR"] + [f"JOUR {day}" for day in range(11, 16)]
+    assert new.get(text="DON LECTEUR").occurrence == 2
+    assert StatementLine.objects.filter(text="DON LECTEUR").count() == 3
+
+
+def test_the_occurrence_count_is_dropped_with_the_import(db, monkeypatch):
+    # Imports in one transaction (a script, a test): each counts from zero again, a refused one too.
+    monkeypatch.setattr(statements, "STORE_BATCH", 1)
+    gift = Entry("25.00", "DON LECTEUR")
+    assert _import(camt053([gift]), "a.xml").lines_new == 1
+    with pytest.raises(StatementError):  # refused after its first line was counted: rolled back
+        _import(camt053([gift, Entry("1.00", "X", currency="XYZ")]), "bad.xml")
+    assert _import(camt053([gift, gift]), "b.xml").lines_new == 1
+    assert sorted(StatementLine.objects.values_list("occurrence", flat=True)) == [0, 1]
 
 
 def test_text_differing_only_in_case_and_spaces_is_the_same_line(db):
@@ -172,3 +213,44 @@ def test_a_csv_without_a_profile_is_refused_and_nothing_is_stored(db):
     with pytest.raises(StatementError, match="profile"):
         statements.statement_import(data=b"Date;Montant\n01/01/2025;1,00\n", file_name="x.csv", format="csv")
     assert StatementLine.objects.count() == 0
+
+
+FR_GENERIC_CSV = (
+    "Date;Date de valeur;Débit;Crédit;Libellé;Solde\n"
+    "03/11/2025;03/11/2025;-26,99;;PRLV SEPA OPERATEUR MOBILE;8350,59\n"
+    "04/11/2025;04/11/2025;;25,00;VIR SEPA DON JG-ABC;8375,59\n"
+    "04/11/2025;04/11/2025;;25,00;VIR SEPA DON JG-ABC;8400,59\n"
+).encode("utf-8-sig")
+
+
+def test_the_command_reads_a_csv_through_a_built_in_profile_and_a_reimport_adds_nothing(db, tmp_path, capsys):
+    path = tmp_path / "releve.csv"
+    path.write_bytes(FR_GENERIC_CSV)
+    call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-generic")
+    assert "3 line(s) read, 3 new" in capsys.readouterr().out
+    debit = StatementLine.objects.get(direction=StatementLine.Direction.DEBIT)
+    assert (debit.amount_minor, str(debit.booking_date)) == (2699, "2025-11-03")
+    assert StatementLine.objects.filter(amount_minor=2500).count() == 2
+    call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-generic")
+    assert "3 line(s) read, 0 new, 3 already imported" in capsys.readouterr().out
+    assert AuditLog.objects.filter(action=AuditLog.Action.STATEMENT_IMPORT).latest("pk").details[
+        "builtin_profile"] == "fr-generic"
+
+
+def test_the_same_bytes_through_another_built_in_profile_are_read_again(db, tmp_path):
+    # No saved profile to compare: the identical-file shortcut must not skip the second reading.
+    path = tmp_path / "releve.csv"
+    path.write_bytes(FR_GENERIC_CSV)
+    call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-generic", "--no-match")
+    with pytest.raises(CommandError, match="refused, nothing stored: .*is not in the header"):
+        call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-societegenerale")
+    assert StatementLine.objects.count() == 3
+
+
+def test_the_command_refuses_an_unknown_profile_naming_the_known_ones(db, tmp_path):
+    path = tmp_path / "releve.csv"
+    path.write_bytes(FR_GENERIC_CSV)
+    with pytest.raises(CommandError, match="unknown CSV profile 'fr-nowhere'.*built-in: en-generic, fr-creditmutuel"):
+        call_command("import_statement", str(path), "--format", "csv", "--profile", "fr-nowhere")
+    assert StatementLine.objects.count() == 0
+    assert not StatementImport.objects.exists()

@@ -96,7 +96,7 @@ class _Batch:
             pledges = Donation.objects.filter(
                 source=Donation.Source.BANK, status__in=PAYABLE, amount_minor__in=amounts
             ).only("id", "campaign_id", "amount_minor", "currency", "donor_name", "donor_key", "created_at",
-                   "reference", "status", "source")
+                   "reference", "status", "source").order_by()  # no sort: the scores order them
             for pledge in pledges:
                 batch.pledges_by_amount[(pledge.amount_minor, pledge.currency)].append(pledge)
                 batch.campaign_of[pledge.pk] = pledge.campaign_id

@@ -6,7 +6,7 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
-from campaigns.bank import FORMATS
+from campaigns.bank import FORMATS, PROFILES
 from campaigns.bank.records import StatementError
 from campaigns.models import CsvProfile
 from campaigns.services import statement_matching, statements
@@ -31,23 +31,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("file")
         parser.add_argument("--format", required=True, choices=FORMATS)
-        parser.add_argument("--profile", metavar="NAME", help="saved CSV profile (required for --format csv)")
+        parser.add_argument("--profile", metavar="NAME",
+                            help="CSV profile, saved or built-in (required for --format csv; built-in: "
+                                 f"{', '.join(sorted(PROFILES))}; a saved one of the same name wins)")
         parser.add_argument("--no-match", action="store_true", help="store only; the workers match")
 
     def handle(self, *args, file: str, format: str, profile: str | None = None, no_match: bool = False,  # noqa: A002
                **options) -> None:
-        profile_id = None
+        profile_id = builtin_profile = None
         if profile:
             profile_id = CsvProfile.objects.filter(name=profile).values_list("pk", flat=True).first()
-            if profile_id is None:
-                raise CommandError(f"unknown CSV profile {profile!r}")
+            if profile_id is None and profile in PROFILES:
+                builtin_profile = profile
+            elif profile_id is None:
+                saved = sorted(CsvProfile.objects.values_list("name", flat=True))
+                raise CommandError(f"unknown CSV profile {profile!r} (saved: {', '.join(saved) or 'none'}; "
+                                   f"built-in: {', '.join(sorted(PROFILES))})")
         try:
             # Refused before reading: the limit applies to the file's size on disk.
             statements.statement_size_check(size=os.path.getsize(file))
             with open(file, "rb") as handle:
                 data = handle.read()
             result = statements.statement_import(data=data, file_name=os.path.basename(file), format=format,
-                                                 profile_id=profile_id)
+                                                 profile_id=profile_id, builtin_profile=builtin_profile)
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc}") from None
         except StatementError as exc:
