@@ -32,8 +32,8 @@ NNBSP, NBSP = "\u202f", "\u00a0"
 CAP_FR = f"5{NNBSP}000,00{NBSP}€"
 
 
-def _match(campaign: Campaign, callbacks=None, *, ratio: int = 1, cap_minor: int = 500_000, sponsor: str = "Fondation Lumière",
-           starts_at=None, ends_at=None) -> Campaign:
+def _match(campaign: Campaign, callbacks=None, *, ratio: int = 1, cap_minor: int = 500_000,
+           sponsor: str = "Fondation Lumière", starts_at=None, ends_at=None) -> Campaign:
     now = timezone.now()
     campaign.match_sponsor, campaign.match_ratio, campaign.match_cap_minor = sponsor, ratio, cap_minor
     campaign.match_starts_at = starts_at or now - timedelta(days=1)

@@ -178,8 +178,9 @@ class Campaign(models.Model):
         if self.match_cap_minor is None:
             errors["match_cap_minor"] = _("Un abondement a besoin de son plafond.")
         elif not 0 < self.match_cap_minor <= MAX_AMOUNT_MINOR:
+            highest = money.format_money(MAX_AMOUNT_MINOR, self._money_currency, "fr")
             errors["match_cap_minor"] = _("Le plafond de l'abondement doit être supérieur à zéro et au plus "
-                                          "%(max)s.") % {"max": money.format_money(MAX_AMOUNT_MINOR, self._money_currency, "fr")}
+                                          "%(max)s.") % {"max": highest}
         if self.match_starts_at is None:
             errors["match_starts_at"] = _("Un abondement a besoin de son début.")
         if self.match_ends_at is None:

@@ -49,7 +49,8 @@ def _match_cap_errors(campaign: Campaign) -> dict[str, Any]:
     """A match's cap cannot go below what gifts already used of it (that money is in the ledger).
     The counter is locked for it (campaign row, then counter: the order campaign_changed takes), so
     no gift is matched between this check and the commit."""
-    used = CampaignTotal.objects.select_for_update().filter(campaign_id=campaign.pk).values_list("matched_minor", flat=True).first() or 0
+    counter = CampaignTotal.objects.select_for_update().filter(campaign_id=campaign.pk)
+    used = counter.values_list("matched_minor", flat=True).first() or 0
     if used and (campaign.match_cap_minor or 0) < used:
         return {"match_cap_minor": _("Les dons ont déjà utilisé %(used)s de l'abondement : le plafond ne peut "
                                      "pas descendre en dessous.") % {

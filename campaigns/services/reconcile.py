@@ -34,7 +34,8 @@ def totals_compute(*, campaign_id: int) -> dict[str, int]:
     entries = LedgerEntry.objects.filter(campaign_id=campaign_id)
     # A sponsor's match is in the total, not in a donation's balance nor in the counts.
     match = entries.filter(kind=LedgerEntry.Kind.MATCH)
-    counted = entries.exclude(kind=LedgerEntry.Kind.MATCH).values("donation_id").annotate(net=Sum("delta_minor")).filter(net__gt=0)
+    given = entries.exclude(kind=LedgerEntry.Kind.MATCH)
+    counted = given.values("donation_id").annotate(net=Sum("delta_minor")).filter(net__gt=0)
     counted_ids = counted.values("donation_id")
     donors = (
         Donation.objects.filter(pk__in=counted_ids).values("donor_key").distinct().count()
