@@ -15,6 +15,9 @@ wrk `-t1 -c32` (it shares the 2 cores with the servers: every figure pays for it
    against the same nginx serving a static file of the banner's size, the requests that reached
    Jauge (its own access log), and the time from a committed donation to the new total visible
    through the cache (p50, p95).
+
+Both campaigns carry three milestones (one a stretch goal) and a live match, shown on every banner
+(`--no-milestones-match`: bare campaigns, as the runs before matching gifts).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from bench.harness import (  # noqa: E402
     RedisServer,
     _Process,
     bench_env,
+    django_run,
     free_port,
     http_get,
     nginx_binary,
@@ -324,6 +328,26 @@ def _origin_requests(access_log: Path, path: str) -> int:
     return sum(f"GET {path}" in line for line in access_log.read_text().splitlines())
 
 
+def _milestones_and_match(env: dict[str, str], campaign_id: int) -> None:
+    """Three milestones (one a stretch goal) and a sponsor's match live now, through the services:
+    the snapshot then carries what the banner, the SVG and progress.json show of them."""
+    django_run(env, f"""
+from datetime import timedelta
+from django.utils import timezone
+from campaigns.models import Campaign, Milestone
+from campaigns.services.campaigns import campaign_save, milestones_save
+campaign = Campaign.objects.get(pk={campaign_id})
+now = timezone.now()
+campaign.match_sponsor, campaign.match_ratio, campaign.match_cap_minor = "Fondation Lumière", 1, 500_000
+campaign.match_starts_at, campaign.match_ends_at = now - timedelta(days=1), now + timedelta(days=20)
+campaign_save(campaign=campaign)
+base = min(campaign.goal_minor, 500_000_000)  # milestones are at most MAX_AMOUNT_MINOR
+milestones_save(campaign_id=campaign.pk, deleted=[], changed=[
+    Milestone(amount_minor=amount, label=label)
+    for amount, label in ((base // 2, "La moitié"), (base, "L'objectif"), (base * 3 // 2, "Un numéro spécial"))])
+""")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
@@ -332,6 +356,8 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=1_000_000, help="donations in the big campaign")
     parser.add_argument("--samples", type=int, default=20, help="donations timed through the cache")
     parser.add_argument("--write", type=Path, help="write the results as Markdown to this file")
+    parser.add_argument("--milestones-match", action=argparse.BooleanOptionalAction, default=True,
+                        help="give both campaigns three milestones and a live match (shown on every banner)")
     args = parser.parse_args()
     missing = [tool for tool, found in (("wrk", shutil.which("wrk")), ("nginx", nginx_binary())) if not found]
     if subprocess.run([PYTHON, "-c", "import granian"], capture_output=True).returncode != 0:
@@ -348,6 +374,9 @@ def main() -> int:
         big = db.create_campaign(env, slug="big", goal_minor=100_000_000_00)
         started = time.monotonic()
         db.bulk_donations(campaign_id=big, count=args.big, env=env, tag="big")
+        if args.milestones_match:
+            for campaign_id in (small, big):
+                _milestones_and_match(env, campaign_id)
         count = db.scalar("SELECT count(*) FROM campaigns_donation")
         print(f"inserted {args.big:,} donations in {time.monotonic() - started:.0f} s; in the database: {count:,}",
               flush=True)
@@ -355,7 +384,8 @@ def main() -> int:
         cache_lines = cache(env, args)
 
     command = (f"`.venv/bin/python bench/banner.py --seconds {args.seconds} --rounds {args.rounds} "
-               f"--connections {args.connections} --big {args.big} --samples {args.samples}`")
+               f"--connections {args.connections} --big {args.big} --samples {args.samples}"
+               f"{'' if args.milestones_match else ' --no-milestones-match'}`")
     text = "\n".join([
         "# Banner benchmark",
         "",
