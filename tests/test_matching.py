@@ -479,3 +479,12 @@ def test_reconcile_reports_a_gift_matched_twice_and_fix_cannot_hide_it(campaign,
     with pytest.raises(CommandError, match="problem"):
         call_command("reconcile", "--fix")
     assert f"match entries of donation {donation.pk}: 2, at most 1 allowed" in capsys.readouterr().out
+
+
+def test_a_matched_gift_shows_its_match_in_the_admin(campaign):
+    _match(campaign)
+    donation = _gift(campaign, "a", 12_345)
+    client = Client()
+    client.force_login(staff_world()["finance"])
+    page = _text(client.get(f"/admin/campaigns/donation/{donation.pk}/change/").content.decode())
+    assert f"Net : 123,45{NBSP}€ Abondement du mécène : 123,45{NBSP}€" in page
