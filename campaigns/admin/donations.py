@@ -80,8 +80,8 @@ class DonationAdmin(admin.ModelAdmin):
         return (
             "campaign", "reference", "source", "external_id", "status", "amount_display", "refunded_display",
             "balance_display", "matched_display", "frequency", "donor_name", "donor_email", "anonymous", "message",
-            "article_url", "locale", "occurred_at", "confirmed_at", "created_at", "pledge_confirmed_at", "receipt_sent_at",
-            "receipt_error",
+            "article_url", "locale", "occurred_at", "confirmed_at", "created_at", "pledge_confirmed_at",
+            "receipt_sent_at", "receipt_error",
         )
 
     def get_readonly_fields(self, request, obj=None):
