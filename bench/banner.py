@@ -280,6 +280,8 @@ def cache(env: dict[str, str], args) -> list[str]:
     with Granian(env, extra=("--access-log",)) as web:
         access = web.log
         body = http_get(f"{web.url}/embed/small/")[2]
+        if args.milestones_match and not all(part in body.decode() for part in ("Prochain palier", "Chaque don")):
+            raise RuntimeError("the banner does not show its next milestone and its match")
         with Nginx(f"127.0.0.1:{web.port}", static_body=body) as nginx:
             banner = f"{nginx.url}/embed/small/"
             for _ in range(2):
