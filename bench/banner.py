@@ -205,14 +205,16 @@ class Donor:
 
     CODE = """
 import sys, time
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignTotal
 from campaigns.services import ledger
 campaign = Campaign.objects.get(slug="small")
 for line in sys.stdin:
     n = int(line)
     ledger.donation_record(campaign=campaign, source="manual", external_id=f"fresh-{n}", amount_minor=100,
                            donor_email=f"fresh-{n}@example.org")
-    print(time.time(), flush=True)  # after the commit and its on_commit refresh of the snapshot
+    committed = time.time()  # after the commit and its on_commit refresh of the snapshot
+    # The new total, read back: a matched gift adds the sponsor's money too.
+    print(committed, CampaignTotal.objects.get(campaign=campaign).total_minor, flush=True)
 """
 
     def __init__(self, env: dict[str, str]):
@@ -220,10 +222,12 @@ for line in sys.stdin:
         self.proc = subprocess.Popen([PYTHON, "-c", prelude + self.CODE], cwd=ROOT, env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
-    def give(self, n: int) -> float:
+    def give(self, n: int) -> tuple[float, int]:
+        """(when it was committed, the campaign's new total)."""
         self.proc.stdin.write(f"{n}\n")
         self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
+        committed, total = self.proc.stdout.readline().split()
+        return float(committed), int(total)
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -252,11 +256,9 @@ def _freshness(cache_url: str, env: dict[str, str], samples: int) -> list[float]
     delays = []
     try:
         time.sleep(1)
-        total = json.loads(http_get(url)[2])["total_minor"]
         for n in range(samples):
             time.sleep(random.uniform(0, SMAXAGE))
-            committed = donor.give(n)
-            total += 100
+            committed, total = donor.give(n)
             deadline = time.monotonic() + 60
             while total not in seen and time.monotonic() < deadline:
                 time.sleep(0.01)
