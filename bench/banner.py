@@ -15,6 +15,9 @@ wrk `-t1 -c32` (it shares the 2 cores with the servers: every figure pays for it
    against the same nginx serving a static file of the banner's size, the requests that reached
    Jauge (its own access log), and the time from a committed donation to the new total visible
    through the cache (p50, p95).
+
+Both campaigns carry three milestones (one a stretch goal) and a live match, shown on every banner
+(`--no-milestones-match`: bare campaigns, as the runs before matching gifts).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from bench.harness import (  # noqa: E402
     RedisServer,
     _Process,
     bench_env,
+    django_run,
     free_port,
     http_get,
     nginx_binary,
@@ -201,14 +205,16 @@ class Donor:
 
     CODE = """
 import sys, time
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignTotal
 from campaigns.services import ledger
 campaign = Campaign.objects.get(slug="small")
 for line in sys.stdin:
     n = int(line)
     ledger.donation_record(campaign=campaign, source="manual", external_id=f"fresh-{n}", amount_minor=100,
                            donor_email=f"fresh-{n}@example.org")
-    print(time.time(), flush=True)  # after the commit and its on_commit refresh of the snapshot
+    committed = time.time()  # after the commit and its on_commit refresh of the snapshot
+    # The new total, read back: a matched gift adds the sponsor's money too.
+    print(committed, CampaignTotal.objects.get(campaign=campaign).total_minor, flush=True)
 """
 
     def __init__(self, env: dict[str, str]):
@@ -216,10 +222,12 @@ for line in sys.stdin:
         self.proc = subprocess.Popen([PYTHON, "-c", prelude + self.CODE], cwd=ROOT, env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
-    def give(self, n: int) -> float:
+    def give(self, n: int) -> tuple[float, int]:
+        """(when it was committed, the campaign's new total)."""
         self.proc.stdin.write(f"{n}\n")
         self.proc.stdin.flush()
-        return float(self.proc.stdout.readline())
+        committed, total = self.proc.stdout.readline().split()
+        return float(committed), int(total)
 
     def close(self) -> None:
         self.proc.stdin.close()
@@ -248,11 +256,9 @@ def _freshness(cache_url: str, env: dict[str, str], samples: int) -> list[float]
     delays = []
     try:
         time.sleep(1)
-        total = json.loads(http_get(url)[2])["total_minor"]
         for n in range(samples):
             time.sleep(random.uniform(0, SMAXAGE))
-            committed = donor.give(n)
-            total += 100
+            committed, total = donor.give(n)
             deadline = time.monotonic() + 60
             while total not in seen and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -276,6 +282,8 @@ def cache(env: dict[str, str], args) -> list[str]:
     with Granian(env, extra=("--access-log",)) as web:
         access = web.log
         body = http_get(f"{web.url}/embed/small/")[2]
+        if args.milestones_match and not all(part in body.decode() for part in ("Prochain palier", "Chaque don")):
+            raise RuntimeError("the banner does not show its next milestone and its match")
         with Nginx(f"127.0.0.1:{web.port}", static_body=body) as nginx:
             banner = f"{nginx.url}/embed/small/"
             for _ in range(2):
@@ -324,6 +332,26 @@ def _origin_requests(access_log: Path, path: str) -> int:
     return sum(f"GET {path}" in line for line in access_log.read_text().splitlines())
 
 
+def _milestones_and_match(env: dict[str, str], campaign_id: int) -> None:
+    """Three milestones (one a stretch goal) and a sponsor's match live now, through the services:
+    the snapshot then carries what the banner, the SVG and progress.json show of them."""
+    django_run(env, f"""
+from datetime import timedelta
+from django.utils import timezone
+from campaigns.models import Campaign, Milestone
+from campaigns.services.campaigns import campaign_save, milestones_save
+campaign = Campaign.objects.get(pk={campaign_id})
+now = timezone.now()
+campaign.match_sponsor, campaign.match_ratio, campaign.match_cap_minor = "Fondation Lumière", 1, 500_000
+campaign.match_starts_at, campaign.match_ends_at = now - timedelta(days=1), now + timedelta(days=20)
+campaign_save(campaign=campaign)
+base = min(campaign.goal_minor, 500_000_000)  # milestones are at most MAX_AMOUNT_MINOR
+milestones_save(campaign_id=campaign.pk, deleted=[], changed=[
+    Milestone(amount_minor=amount, label=label)
+    for amount, label in ((base // 2, "La moitié"), (base, "L'objectif"), (base * 3 // 2, "Un numéro spécial"))])
+""")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
@@ -332,6 +360,8 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=1_000_000, help="donations in the big campaign")
     parser.add_argument("--samples", type=int, default=20, help="donations timed through the cache")
     parser.add_argument("--write", type=Path, help="write the results as Markdown to this file")
+    parser.add_argument("--milestones-match", action=argparse.BooleanOptionalAction, default=True,
+                        help="give both campaigns three milestones and a live match (shown on every banner)")
     args = parser.parse_args()
     missing = [tool for tool, found in (("wrk", shutil.which("wrk")), ("nginx", nginx_binary())) if not found]
     if subprocess.run([PYTHON, "-c", "import granian"], capture_output=True).returncode != 0:
@@ -348,6 +378,9 @@ def main() -> int:
         big = db.create_campaign(env, slug="big", goal_minor=100_000_000_00)
         started = time.monotonic()
         db.bulk_donations(campaign_id=big, count=args.big, env=env, tag="big")
+        if args.milestones_match:
+            for campaign_id in (small, big):
+                _milestones_and_match(env, campaign_id)
         count = db.scalar("SELECT count(*) FROM campaigns_donation")
         print(f"inserted {args.big:,} donations in {time.monotonic() - started:.0f} s; in the database: {count:,}",
               flush=True)
@@ -355,7 +388,8 @@ def main() -> int:
         cache_lines = cache(env, args)
 
     command = (f"`.venv/bin/python bench/banner.py --seconds {args.seconds} --rounds {args.rounds} "
-               f"--connections {args.connections} --big {args.big} --samples {args.samples}`")
+               f"--connections {args.connections} --big {args.big} --samples {args.samples}"
+               f"{'' if args.milestones_match else ' --no-milestones-match'}`")
     text = "\n".join([
         "# Banner benchmark",
         "",

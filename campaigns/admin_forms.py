@@ -64,6 +64,11 @@ class CampaignAdminForm(forms.ModelForm):
         help_text=_("Séparés par des espaces ou des points-virgules, par ex. 10 ; 25 ; 50."),
     )
 
+    match_cap_minor = forms.CharField(
+        label=_("Plafond de l'abondement"), required=False,
+        help_text=_("Ce que le mécène ajoute au plus, en unités de la devise, par ex. 5 000. Vide : pas d'abondement."),
+    )
+
     pending_cap_percent = forms.IntegerField(
         label=_("Plafond des promesses affichées (% de l'objectif)"), required=False, min_value=0, max_value=100,
         help_text=_("Les virements promis (confirmés par leur donateur) s'affichent jusqu'à cette part de "
@@ -77,6 +82,7 @@ class CampaignAdminForm(forms.ModelForm):
             "appeal", "color_primary", "color_background", "color_text", "font_family", "preset_amounts_minor",
             "min_amount_minor", "max_amount_minor", "pending_cap_percent", "donor_wall", "allowed_origins",
             "poll_interval_seconds", "thank_days",
+            "match_sponsor", "match_ratio", "match_cap_minor", "match_starts_at", "match_ends_at",
         )
         widgets = {name: forms.TextInput(attrs={"type": "color"}) for name in COLOR_FIELDS}
 
@@ -87,6 +93,7 @@ class CampaignAdminForm(forms.ModelForm):
         if instance.pk:
             for name in MONEY_FIELDS:
                 self.initial[name] = _major(getattr(instance, name), currency)
+            self.initial["match_cap_minor"] = _major(instance.match_cap_minor, currency)
             self.initial["preset_amounts_minor"] = " ; ".join(
                 _major(amount, currency) for amount in instance.preset_amounts_minor or []
             )
@@ -131,6 +138,15 @@ class CampaignAdminForm(forms.ModelForm):
 
     def clean_max_amount_minor(self) -> int:
         return parse_major(self.cleaned_data["max_amount_minor"], self._currency())
+
+    def clean_match_cap_minor(self) -> int | None:
+        text = (self.cleaned_data.get("match_cap_minor") or "").strip()
+        if not text:
+            return None
+        amount = parse_major(text, self._currency())
+        if amount <= 0:
+            raise forms.ValidationError(_("Le plafond de l'abondement doit être supérieur à zéro."))
+        return amount
 
     def clean_preset_amounts_minor(self) -> list[int]:
         text = self.cleaned_data.get("preset_amounts_minor") or ""

@@ -106,6 +106,10 @@ class CampaignAdmin(admin.ModelAdmin):
                              "vide affiche le texte de la campagne. Bandeaux, pages et e-mails prennent la "
                              "langue du lecteur ou du donateur."),
         }),
+        (_("Doublement des dons"), {
+            "fields": ("match_sponsor", "match_ratio", "match_cap_minor", "match_starts_at", "match_ends_at"),
+            "description": _("Un mécène ajoute N fois chaque don reçu pendant la période, jusqu'à son plafond."),
+        }),
         (_("Intégration"), {
             "fields": ("allowed_origins", "poll_interval_seconds", "thank_days", "preview", "snippets"),
         }),
@@ -118,6 +122,7 @@ class CampaignAdmin(admin.ModelAdmin):
     # Read-only viewers (Finance) see money formatted, not the stored cents.
     money_displays = {"goal_minor": "goal_display", "min_amount_minor": "min_display",
                       "max_amount_minor": "max_display", "preset_amounts_minor": "presets_display",
+                      "match_cap_minor": "match_cap_display",
                       # The per-language fields are the form's, not the model's: one read-only list.
                       **dict.fromkeys(translation_field_names(), "translations_display")}
 
@@ -148,6 +153,10 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description=_("don maximum"))
     def max_display(self, obj: Campaign) -> str:
         return money_display(obj.max_amount_minor, obj.currency)
+
+    @admin.display(description=_("plafond de l'abondement"))
+    def match_cap_display(self, obj: Campaign) -> str:
+        return money_display(obj.match_cap_minor, obj.currency) if obj.match_cap_minor else "—"
 
     @admin.display(description=_("montants proposés"))
     def presets_display(self, obj: Campaign) -> str:

@@ -79,7 +79,8 @@ class DonationAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         return (
             "campaign", "reference", "source", "external_id", "status", "amount_display", "refunded_display",
-            "balance_display", "frequency", "subscription", "donor_name", "donor_email", "anonymous", "message",
+            "balance_display", "matched_display", "frequency", "subscription", "donor_name", "donor_email",
+            "anonymous", "message",
             "article_url", "locale", "occurred_at", "confirmed_at", "created_at", "pledge_confirmed_at",
             "receipt_sent_at", "receipt_error",
         )
@@ -92,6 +93,11 @@ class DonationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    # A sponsor's money added to this gift (matching gifts), net of what its refunds took back.
+    @admin.display(description=_("abondement du mécène"))
+    def matched_display(self, obj: Donation) -> str:
+        return money_display(obj.matched_minor, obj.currency) if obj.matched_minor else "—"
 
     @admin.display(description=_("montant"), ordering="amount_minor")
     def amount_display(self, obj: Donation) -> str:

@@ -71,7 +71,7 @@ def grant_finance(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0014_milestone'),
+        ('campaigns', '0015_match'),
     ]
 
     operations = [

@@ -23,6 +23,8 @@ from campaigns import money
 MAX_AMOUNT_MINOR = 1_000_000_000
 # A year: the thank-you marker is the reader's to keep, not a subscription.
 MAX_THANK_DAYS = 366
+# A sponsor matches each gift N:1: at most 10:1 (a larger ratio is a typo, not a sponsor).
+MAX_MATCH_RATIO = 10
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", _("Un code ISO 4217 en trois lettres majuscules."))
 
@@ -178,6 +180,21 @@ class Campaign(models.Model):
         validators=[MaxValueValidator(100)],
         help_text=_("Part de l'objectif au-delà de laquelle les virements promis ne sont plus affichés."),
     )
+    # Matching gifts: a sponsor adds `match_ratio` × each gift received within the window, until
+    # `match_cap_minor` of its money is used (services/ledger.py). No ratio: no match. On the
+    # campaign row itself: the confirmation that matches has read it already, and so has the snapshot.
+    match_sponsor = models.CharField(_("mécène (doublement des dons)"), max_length=120, blank=True)
+    match_ratio = models.PositiveSmallIntegerField(
+        _("abondement (N pour 1)"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_MATCH_RATIO)],
+        help_text=_("1 : chaque don est doublé ; 2 : triplé. Vide : pas d'abondement."),
+    )
+    match_cap_minor = models.BigIntegerField(
+        _("plafond de l'abondement (centimes)"), null=True, blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_AMOUNT_MINOR)],
+    )
+    match_starts_at = models.DateTimeField(_("début de l'abondement"), null=True, blank=True)
+    match_ends_at = models.DateTimeField(_("fin de l'abondement"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -194,6 +211,14 @@ class Campaign(models.Model):
             ),
             models.CheckConstraint(condition=~Q(slug="current"), name="campaign_slug_not_reserved"),
             models.CheckConstraint(condition=Q(thank_days__lte=MAX_THANK_DAYS), name="campaign_thank_days_max"),
+            # A match is all its fields or none, with a positive ratio, a cap in range and a window.
+            models.CheckConstraint(
+                condition=Q(match_ratio__isnull=True, match_cap_minor__isnull=True, match_starts_at__isnull=True,
+                            match_ends_at__isnull=True)
+                | Q(match_ratio__gte=1, match_ratio__lte=MAX_MATCH_RATIO, match_cap_minor__gt=0,
+                    match_cap_minor__lte=MAX_AMOUNT_MINOR, match_ends_at__gt=models.F("match_starts_at")),
+                name="campaign_match_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -217,8 +242,44 @@ class Campaign(models.Model):
         if bad:
             errors["allowed_origins"] = _("Pas une origine (https://www.exemple.fr) : %(lines)s") % {
                 "lines": ", ".join(bad)}
+        errors.update(self._match_errors())
         if errors:
             raise ValidationError(errors)
+
+    def _match_errors(self) -> dict[str, str]:
+        fields = (self.match_ratio, self.match_cap_minor, self.match_starts_at, self.match_ends_at)
+        if all(value is None for value in fields) and not self.match_sponsor:
+            return {}
+        errors = {}
+        if self.match_ratio is None:
+            errors["match_ratio"] = _("Un abondement a besoin de son ratio (1 : chaque don est doublé).")
+        elif not 1 <= self.match_ratio <= MAX_MATCH_RATIO:
+            errors["match_ratio"] = _("Le ratio de l'abondement va de 1 à %(max)s.") % {"max": MAX_MATCH_RATIO}
+        if self.match_cap_minor is None:
+            errors["match_cap_minor"] = _("Un abondement a besoin de son plafond.")
+        elif not 0 < self.match_cap_minor <= MAX_AMOUNT_MINOR:
+            highest = money.format_money(MAX_AMOUNT_MINOR, self._money_currency, "fr")
+            errors["match_cap_minor"] = _("Le plafond de l'abondement doit être supérieur à zéro et au plus "
+                                          "%(max)s.") % {"max": highest}
+        if self.match_starts_at is None:
+            errors["match_starts_at"] = _("Un abondement a besoin de son début.")
+        if self.match_ends_at is None:
+            errors["match_ends_at"] = _("Un abondement a besoin de sa fin.")
+        elif self.match_starts_at is not None and self.match_ends_at <= self.match_starts_at:
+            errors["match_ends_at"] = _("L'abondement doit finir après son début.")
+        return errors
+
+    @property
+    def _money_currency(self) -> str:
+        return self.currency if self.currency and money.is_known_currency(self.currency) else "EUR"
+
+    @property
+    def has_match(self) -> bool:
+        return self.match_ratio is not None
+
+    def match_window_contains(self, at: datetime) -> bool:
+        """Whether a gift made at `at` is matched (the window's end excluded)."""
+        return self.has_match and self.match_starts_at <= at < self.match_ends_at
 
     @property
     def is_open(self) -> bool:
@@ -246,6 +307,9 @@ class CampaignTotal(models.Model):
     donor_count = models.PositiveIntegerField(default=0)
     version = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Sponsor money matched to gifts (Σ of the ledger's match entries, net of reversals; part of
+    # total_minor): what the match's cap has used.
+    matched_minor = models.BigIntegerField(default=0)
     # Refund events of this campaign waiting for their donation's success (they came first):
     # a success looks for them only when this is not zero, one query saved on every webhook.
     # Derived like the others: reconcile recounts it from the deferred events.

@@ -92,6 +92,9 @@ class Donation(models.Model):
     # Σ of this donation's ledger entries, moved in each entry's transaction like CampaignTotal
     # (the ledger stays the truth; `reconcile` checks it): what counts it, without a SUM.
     balance_minor = models.BigIntegerField(_("solde (centimes)"), default=0, editable=False)
+    # Σ of this donation's match entries (a sponsor's money added to it, net of reversals): kept
+    # apart from balance_minor, which is the donor's own money and what counts the donation.
+    matched_minor = models.BigIntegerField(_("abondement (centimes)"), default=0, editable=False)
     status = models.CharField(_("statut"), max_length=10, choices=Status.choices, default=Status.PENDING)
     frequency = models.CharField(_("fréquence"), max_length=8, choices=Frequency.choices, default=Frequency.ONCE)
     donor_name = models.CharField(_("nom"), max_length=200, blank=True)
@@ -143,6 +146,7 @@ class Donation(models.Model):
                 name="donation_refund_within_amount",
             ),
             models.CheckConstraint(condition=Q(balance_minor__gte=0), name="donation_balance_not_negative"),
+            models.CheckConstraint(condition=Q(matched_minor__gte=0), name="donation_matched_not_negative"),
         ]
         indexes = [
             models.Index(fields=["campaign", "status"]),
@@ -175,6 +179,9 @@ class LedgerEntry(AppendOnlyModel):
         CONFIRM = "confirm", _("Confirmation")
         REFUND = "refund", _("Remboursement")
         CORRECTION = "correction", _("Correction")
+        # A sponsor's money matched to the gift (positive, once per gift) or taken back when the
+        # gift is refunded (negative): not the donor's money, so not in the donation's balance.
+        MATCH = "match", _("Abondement")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="ledger")
     donation = models.ForeignKey(Donation, on_delete=models.PROTECT, related_name="ledger")
@@ -197,6 +204,10 @@ class LedgerEntry(AppendOnlyModel):
             models.CheckConstraint(condition=~Q(delta_minor=0), name="ledger_delta_not_zero"),
             models.UniqueConstraint(
                 fields=["donation", "refund_id"], condition=~Q(refund_id=""), name="ledger_refund_once"
+            ),
+            # A gift is matched at most once, whatever retries or races.
+            models.UniqueConstraint(
+                fields=["donation"], condition=Q(kind="match", delta_minor__gt=0), name="ledger_match_once"
             ),
         ]
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from babel.dates import format_skeleton
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -43,6 +43,10 @@ class Dashboard:
     projection_minor: int
     # The campaign's milestones in increasing amounts; those reached carry when (the timeline).
     milestones: list[Milestone] = field(default_factory=list)
+    # A sponsor's money matched to gifts (Σ match entries of the ledger; part of total_minor, and
+    # shown apart: its own row in by_source, never in the articles' money).
+    matched_minor: int = 0
+    matched_donations: int = 0
     charts: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -65,16 +69,24 @@ def dashboard_data(*, campaign_id: int, now: datetime | None = None, recent_coun
         .order_by("day")
     ]
     labels = dict(Donation.Source.choices)
+    given = entries.exclude(kind=LedgerEntry.Kind.MATCH)
     by_source = [
         {"source": row["donation__source"], "label": labels.get(row["donation__source"], row["donation__source"]),
          "amount_minor": row["amount"], "donations": row["donations"]}
-        for row in entries.values("donation__source")
+        for row in given.values("donation__source")
         .annotate(amount=Sum("delta_minor"), donations=Count("donation", distinct=True))
         .order_by("-amount", "donation__source")
     ]
+    matched = entries.filter(kind=LedgerEntry.Kind.MATCH).aggregate(
+        amount=Sum("delta_minor"), donations=Count("donation", distinct=True, filter=Q(delta_minor__gt=0)))
+    if matched["amount"]:
+        sponsor = _("Abondement") + (f" ({campaign.match_sponsor})" if campaign.match_sponsor else "")
+        by_source.append({"source": "match", "label": sponsor, "amount_minor": matched["amount"],
+                          "donations": matched["donations"]})
+        by_source.sort(key=lambda row: -row["amount_minor"])
     top_articles = [
         {"url": row["donation__article_url"], "amount_minor": row["amount"], "donations": row["donations"]}
-        for row in entries.exclude(donation__article_url="")
+        for row in given.exclude(donation__article_url="")
         .values("donation__article_url")
         .annotate(amount=Sum("delta_minor"), donations=Count("donation", distinct=True))
         .filter(amount__gt=0)
@@ -107,6 +119,8 @@ def dashboard_data(*, campaign_id: int, now: datetime | None = None, recent_coun
         needed_per_day_minor=needed,
         projection_minor=projection,
         milestones=list(Milestone.objects.filter(campaign_id=campaign_id).order_by("amount_minor")),
+        matched_minor=matched["amount"] or 0,
+        matched_donations=matched["donations"] or 0,
     )
     dashboard.charts = {
         "cumulative": cumulative_chart(dashboard, now=now),

@@ -55,6 +55,24 @@ def _milestones(rows: MilestoneRows, total_minor: int) -> tuple[list[dict[str, A
     return milestones, (upcoming[0] if upcoming else None)
 
 
+def _match(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any] | None:
+    """The contract's `match` (its cap, what the gifts used of it and what is left), or None. Its
+    used amount is the counter's, so the snapshot holds the match state: a read costs nothing more."""
+    if not campaign.has_match:
+        return None
+    used = total.matched_minor if total else 0
+    return {
+        "ratio": campaign.match_ratio,
+        "cap_minor": campaign.match_cap_minor,
+        "used_minor": used,
+        "ends_at": timezone.localtime(campaign.match_ends_at).isoformat(),
+        # Beyond the contract's four: what the banner says.
+        "remaining_minor": max(0, campaign.match_cap_minor - used),
+        "starts_at": timezone.localtime(campaign.match_starts_at).isoformat(),
+        "sponsor": campaign.match_sponsor,
+    }
+
+
 def _snapshot(campaign: Campaign, total: CampaignTotal | None, milestones: MilestoneRows) -> dict[str, Any]:
     total_minor = total.total_minor if total else 0
     milestone_list, next_milestone = _milestones(milestones, total_minor)
@@ -79,8 +97,7 @@ def _snapshot(campaign: Campaign, total: CampaignTotal | None, milestones: Miles
         "updated_at": timezone.localtime(max(updated, campaign.updated_at)).isoformat(),
         "milestones": milestone_list,
         "next_milestone_minor": next_milestone,
-        # Matching gifts come later: the key is in the contract already.
-        "match": None,
+        "match": _match(campaign, total),
         # The title in every language of settings.LANGUAGES, fallback applied: one JSON for all readers.
         "titles": {code: campaign_text(campaign, code).title for code, _name in settings.LANGUAGES},
         # Not in the JSON contract's example, used by the banner and conditional GETs:

@@ -10,9 +10,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import progress_cache
+from campaigns import money, progress_cache
 from campaigns.models import Campaign, CampaignTotal, Donation, Milestone
 from campaigns.services.progress import progress_publish
 
@@ -44,6 +45,19 @@ def campaign_changed(*, campaign_id: int) -> None:
     transaction.on_commit(publish)
 
 
+def _match_cap_errors(campaign: Campaign) -> dict[str, Any]:
+    """A match's cap cannot go below what gifts already used of it (that money is in the ledger).
+    The counter is locked for it (campaign row, then counter: the order campaign_changed takes), so
+    no gift is matched between this check and the commit."""
+    counter = CampaignTotal.objects.select_for_update().filter(campaign_id=campaign.pk)
+    used = counter.values_list("matched_minor", flat=True).first() or 0
+    if used and (campaign.match_cap_minor or 0) < used:
+        return {"match_cap_minor": _("Les dons ont déjà utilisé %(used)s de l'abondement : le plafond ne peut "
+                                     "pas descendre en dessous.") % {
+            "used": money.format_money(used, campaign.currency, get_language() or "fr")}}
+    return {}
+
+
 def campaign_save(*, campaign: Campaign) -> Campaign:
     """Validate and save a campaign (new or changed), with its counter row; banners refresh on
     commit. Raises ValidationError naming the field: the model's rules, a slug change once the
@@ -58,6 +72,7 @@ def campaign_save(*, campaign: Campaign) -> Campaign:
                     errors["slug"] = _("Figé : la campagne a été publiée, ses intégrations utilisent ce slug.")
                 if stored["currency"] != campaign.currency and campaign_currency_frozen(campaign_id=campaign.pk):
                     errors["currency"] = _("La devise ne peut plus changer : la campagne a reçu des dons.")
+                errors.update(_match_cap_errors(campaign))
                 if errors:
                     raise ValidationError(errors)
         campaign.save()

@@ -18,6 +18,15 @@ Counting rules (the reconcile service recomputes them the same way from the ledg
 - donor_count = distinct donor keys among those donations;
 - pending_minor = amount of pending pledges that promise money (bank transfers) and that their
   donor confirmed (pledge_confirmed_at); the public figure caps it per campaign (selectors).
+- matched_minor = Σ match entries (a sponsor's money: part of total_minor, never of a donation's
+  balance_minor nor of the counts); a donation's matched_minor = Σ of its own match entries.
+
+Matching gifts: a campaign's sponsor adds `match_ratio` × each gift whose confirmation date falls in
+its window, until `match_cap_minor` is used (a partial match takes what is left). The match entry
+is posted in the confirmation's own transaction, under the counter's lock, so concurrent gifts
+never pass the cap; a gift is matched once (a database constraint, `ledger_match_once`). A refund
+takes the sponsor's money back in the same proportion (all of it with the last of the gift), which
+frees that much of the cap; a reinstated gift (a dispute won) is not matched again.
 """
 
 from __future__ import annotations
@@ -142,6 +151,59 @@ def ledger_post(
                        note=note, refund_id=refund_id)
 
 
+# --- Matching gifts ---------------------------------------------------------------------------
+
+
+def _match_post(*, total: CampaignTotal, donation: Donation, delta_minor: int, note: str = "") -> LedgerEntry:
+    """Move a sponsor's money on a gift, in memory: the counter's total and matched money and the
+    gift's matched_minor (not its balance: the donor's own money is what counts a donation)."""
+    if delta_minor == 0:
+        raise LedgerError("a ledger entry cannot be zero")
+    after = donation.matched_minor + delta_minor
+    if after < 0:
+        raise LedgerError(f"donation {donation.pk} would have a negative match ({after})")
+    total.total_minor += delta_minor
+    total.matched_minor += delta_minor
+    donation.matched_minor = after
+    return LedgerEntry(campaign_id=donation.campaign_id, donation=donation, delta_minor=delta_minor,
+                       kind=LedgerEntry.Kind.MATCH, note=note)
+
+
+def match_remaining(*, campaign: Campaign, total: CampaignTotal) -> int:
+    """What is left of the sponsor's cap (0 without a match)."""
+    if not campaign.has_match:
+        return 0
+    return max(0, campaign.match_cap_minor - total.matched_minor)
+
+
+def _match_new(*, total: CampaignTotal, donation: Donation) -> LedgerEntry | None:
+    """The match entry of a gift being confirmed (not saved), or None: outside the window, or the
+    cap used up. Reads the campaign through the locked counter (a campaign edit bumps the counter,
+    so it cannot change meanwhile)."""
+    campaign = total.campaign
+    if donation.matched_minor or not campaign.match_window_contains(donation.confirmed_at):
+        return None
+    amount = min(donation.amount_minor * campaign.match_ratio, match_remaining(campaign=campaign, total=total))
+    if amount <= 0:
+        return None
+    return _match_post(total=total, donation=donation, delta_minor=amount)
+
+
+def _match_reverse(*, total: CampaignTotal, donation: Donation, applied: int, left_before: int,
+                   note: str) -> LedgerEntry | None:
+    """A refund of `applied` out of the `left_before` the donor had not been refunded takes the
+    same share of the sponsor's money back (rounded down; the rest goes with the last refund)."""
+    if donation.matched_minor <= 0:
+        return None
+    if donation.status == Donation.Status.REFUNDED or applied >= left_before:
+        back = donation.matched_minor
+    else:
+        back = donation.matched_minor * applied // left_before
+    if back <= 0:
+        return None
+    return _match_post(total=total, donation=donation, delta_minor=-back, note=f"match reversed: {note}"[:500])
+
+
 def _save(donation: Donation, fields: list[str]) -> None:
     if donation.pk is None:
         donation.save(force_insert=True)
@@ -205,8 +267,11 @@ def donation_confirm(*, total: CampaignTotal, donation: Donation, at: datetime |
                         kind=LedgerEntry.Kind.CONFIRM)
     donation.status = Donation.Status.CONFIRMED
     donation.confirmed_at = at or timezone.now()
-    _save(donation, ["status", "confirmed_at", "balance_minor"])
+    match = _match_new(total=total, donation=donation)
+    _save(donation, ["status", "confirmed_at", "balance_minor", "matched_minor"])
     entry.save()
+    if match is not None:
+        match.save()
     total_save(total)
     if receipts.receipt_wanted(donation):
         transaction.on_commit(receipts.receipts_schedule)
@@ -214,18 +279,20 @@ def donation_confirm(*, total: CampaignTotal, donation: Donation, at: datetime |
 
 
 def _confirmed_save(donations: list[Donation]) -> None:
-    """Write confirmed donations' status, confirmed_at and balance in one statement (Django's
+    """Write confirmed donations' status, confirmed_at, balance and match in one statement (Django's
     bulk_update builds a CASE per column: half the matching's time for a statement's batch)."""
     if connection.vendor != "postgresql":
-        Donation.objects.bulk_update(donations, ["status", "confirmed_at", "balance_minor"])
+        Donation.objects.bulk_update(donations, ["status", "confirmed_at", "balance_minor", "matched_minor"])
         return
-    placeholders = ", ".join(["(%s::bigint, %s, %s::timestamptz, %s::bigint)"] * len(donations))
+    placeholders = ", ".join(["(%s::bigint, %s, %s::timestamptz, %s::bigint, %s::bigint)"] * len(donations))
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Donation._meta.db_table} AS d SET status = v.status, confirmed_at = v.confirmed_at, "  # noqa: S608
-            "balance_minor = v.balance_minor "
-            f"FROM (VALUES {placeholders}) AS v(id, status, confirmed_at, balance_minor) WHERE d.id = v.id",
-            [value for d in donations for value in (d.pk, d.status, d.confirmed_at, d.balance_minor)],
+            "balance_minor = v.balance_minor, matched_minor = v.matched_minor "
+            f"FROM (VALUES {placeholders}) AS v(id, status, confirmed_at, balance_minor, matched_minor) "
+            "WHERE d.id = v.id",
+            [value for d in donations
+             for value in (d.pk, d.status, d.confirmed_at, d.balance_minor, d.matched_minor)],
         )
 
 
@@ -263,6 +330,10 @@ def donations_confirm(*, total: CampaignTotal, confirmations: list[tuple[Donatio
             counted.add(donation.donor_key)
         donation.status = Donation.Status.CONFIRMED
         donation.confirmed_at = at or timezone.now()
+        # In the batch's order, as one confirmation after another would use the cap.
+        match = _match_new(total=total, donation=donation)
+        if match is not None:
+            entries.append(match)
     done = [d for d, _at in todo.values()]
     _confirmed_save(done)
     LedgerEntry.objects.bulk_create(entries)
@@ -278,7 +349,9 @@ def donation_refund(*, total: CampaignTotal, donation: Donation, amount_minor: i
 
     Refunds beyond what is left are capped (providers report them; the ledger never goes
     negative). Refunding an unconfirmed donation is refused. With `refund_id` (the provider's
-    identity of the refund) a refund already recorded returns 0 and changes nothing.
+    identity of the refund) a refund already recorded returns 0 and changes nothing. A matched
+    gift's sponsor money goes back in the same proportion (`_match_reverse`), in the same entry's
+    transaction: a refund that counts once reverses its match once.
     """
     _require_counted(donation, "refund")
     if refund_id and refund_recorded(donation_id=donation.pk, refund_id=refund_id):
@@ -295,11 +368,16 @@ def donation_refund(*, total: CampaignTotal, donation: Donation, amount_minor: i
         return 0
     entry = ledger_post(total=total, donation=donation, delta_minor=-applied, kind=LedgerEntry.Kind.REFUND, note=note,
                         refund_id=refund_id)
+    left_before = donation.amount_minor - donation.refunded_minor
     donation.refunded_minor += applied
     if donation.refunded_minor == donation.amount_minor or applied == balance:
         donation.status = Donation.Status.REFUNDED
-    donation.save(update_fields=["refunded_minor", "status", "balance_minor"])
+    reversal = _match_reverse(total=total, donation=donation, applied=applied, left_before=left_before,
+                              note=f"refund {refund_id}" if refund_id else note or "refund")
+    donation.save(update_fields=["refunded_minor", "status", "balance_minor", "matched_minor"])
     entry.save()
+    if reversal is not None:
+        reversal.save()
     total_save(total)
     tax_receipts.tax_receipt_revise(donation=donation, reason=f"refund {refund_id or ''}".strip())
     return applied

@@ -59,6 +59,37 @@ def progress_state(snapshot: dict[str, Any] | None, now: datetime | None = None)
     return "live"
 
 
+def match_live(snapshot: dict[str, Any] | None, now: datetime) -> bool:
+    """Whether the banner announces the match now: inside its window, with some of its cap left.
+    Time moves it without a new version, so the embeds put it in their ETag."""
+    match = snapshot.get("match") if snapshot else None
+    if not match or match["remaining_minor"] <= 0:
+        return False
+    return datetime.fromisoformat(match["starts_at"]) <= now < datetime.fromisoformat(match["ends_at"])
+
+
+def match_context(snapshot: dict[str, Any], locale: str, now: datetime) -> dict[str, str]:
+    """« Chaque don est doublé jusqu'à 5 000,00 € », the sponsor and what is left, or nothing."""
+    if not match_live(snapshot, now):
+        return {"match_display": "", "match_sponsor_display": "", "match_remaining_display": ""}
+    match, currency = snapshot["match"], snapshot["currency"]
+    cap = money.format_money(match["cap_minor"], currency, locale)
+    if match["ratio"] == 1:
+        text = gettext("Chaque don est doublé jusqu'à %(cap)s") % {"cap": cap}
+    elif match["ratio"] == 2:
+        text = gettext("Chaque don est triplé jusqu'à %(cap)s") % {"cap": cap}
+    else:
+        text = gettext("Chaque don est multiplié par %(factor)s jusqu'à %(cap)s") % {
+            "factor": match["ratio"] + 1, "cap": cap}
+    return {
+        "match_display": text,
+        "match_sponsor_display": gettext("grâce à %(sponsor)s") % {"sponsor": match["sponsor"]}
+        if match.get("sponsor") else "",
+        "match_remaining_display": gettext("reste %(remaining)s") % {
+            "remaining": money.format_money(match["remaining_minor"], currency, locale)},
+    }
+
+
 def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
     """What a progress fragment shows, derived from a cached snapshot (no database)."""
     currency = snapshot["currency"]
@@ -112,6 +143,7 @@ def progress_context(snapshot: dict[str, Any], locale: str) -> dict[str, Any]:
         "next_display": next_display,
         "next_label": next_label,
         "stretch": stretch,
+        **match_context(snapshot, locale, now),
         "donors_display": ngettext("%(count)s donateur", "%(count)s donateurs", snapshot["donors"])
         % {"count": format_decimal(snapshot["donors"], locale=locale)},
         "state": state,

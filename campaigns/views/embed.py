@@ -33,6 +33,7 @@ from campaigns.templatetags.jauge import (
     appeal_html,
     banner_style,
     banner_theme,
+    match_live,
     progress_context,
     progress_state,
 )
@@ -96,7 +97,9 @@ def _state(snapshot: dict[str, Any] | None, now: datetime) -> tuple[str, int]:
 def _etag(snapshot: dict[str, Any] | None, kind: str, variant: str, lang: str, state: str, days: int) -> str:
     version = snapshot["etag"].strip('"') if snapshot else "none"
     test = "-test" if test_mode_shown() else ""
-    return f'"{version}-{kind}-{variant}-{lang}-{state}{days}-m{MARKUP_VERSION}{test}"'
+    # A match's window opens and closes without a new version: whether it shows is in the ETag.
+    matching = "x" if snapshot and snapshot.get("match") and match_live(snapshot, timezone.now()) else ""
+    return f'"{version}-{kind}-{variant}-{lang}-{state}{days}{matching}-m{MARKUP_VERSION}{test}"'
 
 
 def _poll_seconds(snapshot: dict[str, Any] | None, state: str) -> int:
@@ -348,11 +351,13 @@ def _svg_geometry(progress: dict[str, Any]) -> dict[str, Any]:
     fill = round(SVG_TRACK * float(progress["bar_percent"]) / 100, 1)
     pending = round(SVG_TRACK * float(progress["pending_bar_percent"]) / 100, 1)
     height = 120 if progress["has_pending"] else 100
+    next_height = height + 20 if progress["next_display"] else height
     return {
         "width": SVG_WIDTH,
-        # One more line for the next milestone.
-        "height": height + 20 if progress["next_display"] else height,
+        # One more line for the next milestone, one more for a match.
+        "height": next_height + 20 if progress["match_display"] else next_height,
         "next_y": height + 6,
+        "match_y": next_height + 6,
         "next_label": Truncator(progress["next_label"]).chars(50),
         "track": SVG_TRACK,
         "fill": fill,

@@ -25,6 +25,10 @@ class Command(BaseCommand):
         if not drifts:
             self.stdout.write(f"OK: {checked} campaign(s) match the ledger.")
         elif fix:
-            self.stdout.write(f"FIXED: {len(drifts)} counter(s) repaired from the ledger.")
+            left = [drift for drift in drifts if not drift.repairable]
+            self.stdout.write(f"FIXED: {len(drifts) - len(left)} counter(s) repaired from the ledger.")
+            if left:
+                raise CommandError(f"{len(left)} problem(s) in the ledger itself (a gift matched twice?): "
+                                   "an editor must correct them.")
         else:
             raise CommandError(f"{len(drifts)} counter(s) drifted from the ledger; run with --fix to repair.")
