@@ -1,6 +1,8 @@
-"""Property: whatever the gifts, refunds and their order (duplicates, refunds before their gift),
-a campaign with a match keeps total = Σ ledger, each gift matched at most once, the sponsor's
-money within its cap and within N × what is left of each gift, and reconcile clean.
+"""Property: whatever the gifts, refunds, tax receipts and their order (duplicates, refunds before
+their gift, a receipt before or after a refund), a campaign with a match keeps total = Σ ledger,
+each gift matched at most once, the sponsor's money within its cap and within N × what is left of
+each gift, reconcile clean, and the tax receipts gapless, one in force per gift with money left,
+for the donor's money only (never the sponsor's).
 
 Events go through the real webhook (HTTP, signature, storage) and the real intake service.
 """
@@ -16,10 +18,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaigns.models import CampaignTotal, Donation, LedgerEntry, PaymentEvent
-from campaigns.services import intake, reconcile
+from campaigns.models import CampaignTotal, Donation, LedgerEntry, PaymentEvent, TaxReceipt
+from campaigns.services import intake, reconcile, tax_receipts
 from campaigns.services.campaigns import campaign_save
 from tests.factories import post_webhook, webhook_body
+from tests.tax_receipt_helpers import assert_gapless, org_enable
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +40,8 @@ gift_plans = st.lists(
             # Partial refunds as a percentage of the gift, sometimes more than what is left; each
             # may be announced twice.
             "refunds": st.lists(st.tuples(st.integers(min_value=1, max_value=120), st.booleans()), max_size=3),
+            # The donor's tax receipt is asked for (with receipts on), somewhere in the order.
+            "receipt": st.booleans(),
         }
     ),
     min_size=1,
@@ -44,7 +49,8 @@ gift_plans = st.lists(
 )
 
 
-def _events(plans: list[dict], inside: str, outside: str) -> list[bytes]:
+def _events(plans: list[dict], inside: str, outside: str) -> list[bytes | int]:
+    """The webhook bodies, and for each gift whose receipt is asked the gift's index."""
     events = []
     for i, plan in enumerate(plans):
         common = {"donation_id": f"don_{i}", "amount_minor": plan["amount"],
@@ -57,7 +63,18 @@ def _events(plans: list[dict], inside: str, outside: str) -> list[bytes]:
             for suffix in ("", "b") if again else ("",):
                 events.append(webhook_body(event_id=f"evt_{i}_r{j}{suffix}", type="donation.refunded",
                                            refund_id=f"rf_{i}_{j}", **{**common, "amount_minor": refund}))
+        if plan["receipt"]:
+            events.append(i)
     return events
+
+
+def _receipt_ask(campaign, index: int) -> None:
+    """The donor gives a postal address and asks for the gift's receipt: issued if the gift counts."""
+    gifts = Donation.objects.filter(campaign=campaign, external_id=f"don_{index}")
+    gifts.update(donor_name="Marie Curie", donor_address="3 rue de l'Estrapade", donor_postal_code="75005",
+                 donor_city="Paris")
+    for gift in gifts:
+        tax_receipts.tax_receipt_issue_quietly(donation=gift)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -74,7 +91,11 @@ def test_any_order_of_gifts_refunds_and_matches_keeps_the_ledger_exact(client, c
             campaign.match_ratio, campaign.match_cap_minor = ratio, cap
             campaign.match_starts_at, campaign.match_ends_at = now - timedelta(days=1), now + timedelta(days=1)
             campaign_save(campaign=campaign)
+            org_enable()
             for index in order:
+                if isinstance(events[index], int):
+                    _receipt_ask(campaign, events[index])
+                    continue
                 assert post_webhook(client, events[index]).status_code == 202
                 if twice[index]:
                     assert post_webhook(client, events[index]).status_code == 200
@@ -117,3 +138,10 @@ def _check(campaign, plans, ratio, cap) -> None:
         donors_money += left
     assert total.total_minor == donors_money + total.matched_minor
     assert reconcile.totals_reconcile(slug=campaign.slug) == []
+    # Tax receipts: gapless, and the one in force of each gift is the donor's money left, no more.
+    for year in set(TaxReceipt.objects.values_list("year", flat=True)):
+        assert_gapless(year)
+    for receipt in TaxReceipt.objects.filter(cancelled_at__isnull=True):
+        assert receipt.amount_minor == receipt.donation.balance_minor > 0
+    assert not TaxReceipt.objects.filter(cancelled_at__isnull=True).values("donation").annotate(
+        n=Count("pk")).filter(n__gt=1).exists()
