@@ -163,10 +163,14 @@ def test_webhook_answer_counts_are_right_with_several_gunicorn_workers(transacti
     from tests.live import post_signed
 
     with Gunicorn(env, workers=3) as web:
+        # The port opens before the three workers have imported Django: on a loaded 2-core machine a
+        # first request can wait well past the usual 10 s for one of them (a hang still fails).
         for i in range(12):
-            assert post_signed(web.url, webhook_body(event_id=f"evt_g{i}", donation_id=f"don_g{i}"))[0] == 202
+            body = webhook_body(event_id=f"evt_g{i}", donation_id=f"don_g{i}")
+            assert post_signed(web.url, body, timeout=90)[0] == 202
         for i in range(4):
-            assert post_signed(web.url, webhook_body(event_id=f"evt_g{i}", donation_id=f"don_g{i}"))[0] == 200
+            body = webhook_body(event_id=f"evt_g{i}", donation_id=f"don_g{i}")
+            assert post_signed(web.url, body, timeout=90)[0] == 200
         for _ in range(3):
             status, _, _ = request("POST", f"{web.url}/hooks/generic/", b"{}", {"X-Jauge-Signature": "t=1,v1=00"})
             assert status == 401
