@@ -426,3 +426,23 @@ def test_the_donors_tax_receipts_are_listed_with_their_download_links(client, ca
     with ledger.donation_locked(donation_id=donation.pk) as (total, locked):
         ledger.donation_refund(total=total, donation=locked, refund_id="re_all")
     assert receipt.number not in _text(client.get(url.removeprefix(settings.PUBLIC_URL)))
+
+
+def test_after_an_erasure_the_old_link_no_longer_lists_the_donors_tax_receipts(client, campaign, settings):
+    # The receipt is kept (a legal record) under the key it was issued with; the link of that key,
+    # still within its days, must not hand out the PDF with the erased donor's name and address.
+    from campaigns.services import gdpr, tax_receipts
+    from tests.staff_world import staff_world
+    from tests.tax_receipt_helpers import gift, org_enable
+
+    org_enable()
+    donation = gift(campaign, 5000, email="louise@example.org", name="Louise Michel")
+    receipt = tax_receipts.tax_receipt_issue_for_gift(donation_id=donation.pk)
+    url = donor_links.donor_link_url(donor_key=donation.donor_key).removeprefix(settings.PUBLIC_URL)
+    assert receipt.number in _text(client.get(url))
+
+    gdpr.donor_erase(actor=staff_world()["finance"], donation_id=donation.pk, reason="demande du donateur")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert receipt.number not in _text(page) and "/recu-fiscal/" not in page.content.decode()
+    assert "Aucun don" in _text(page)
