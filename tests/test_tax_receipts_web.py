@@ -225,3 +225,29 @@ def test_yearly_summaries_and_corrected_receipts_are_emailed_once_with_their_lin
     assert tax_receipts.tax_receipt_emails_send() == 1
     assert mail.outbox[1].to == ["paul@example.org"]
     assert "annule et remplace le reçu n° 2025-" in mail.outbox[1].body
+
+
+def test_an_english_donors_receipt_links_open_their_pages_in_english(campaign, client,
+                                                                      django_capture_on_commit_callbacks):
+    # The download page speaks only when the link fails (cancelled, expired, tampered): to a donor
+    # who gave in English it must say so in English, from the receipt e-mail as from Mes dons.
+    org_enable()
+    donation = _confirmed_pledge(campaign, locale="en")
+    assert receipts.receipts_send_due() == 1
+    receipt = TaxReceipt.objects.get(donation=donation)
+    body = mail.outbox[0].body
+    url = re.search(r"http://127\.0\.0\.1:8000(/recu-fiscal/\S+)", body).group(1)
+    gifts = re.search(r"http://127\.0\.0\.1:8000(/mes-dons/\S+/)", body).group(1)
+    page = client.get(gifts).content.decode()
+    listed = re.search(r'href="http://127\.0\.0\.1:8000(/recu-fiscal/[^"]+)"', page).group(1)
+    assert "Marie Curie" in pdf_text(client.get(url).content)
+    with django_capture_on_commit_callbacks():
+        factories.refund(donation.pk, amount_minor=500, refund_id="re_1")
+    for link in (url, listed.replace("&amp;", "&")):
+        page = client.get(link)
+        assert page.status_code == 410
+        assert f"Receipt no. {receipt.number} was cancelled" in page.content.decode()
+    # The corrected receipt's own e-mail links it in English too.
+    assert tax_receipts.tax_receipt_emails_send() == 1
+    corrected = re.search(r"http://127\.0\.0\.1:8000(/recu-fiscal/\S+)", mail.outbox[1].body).group(1)
+    assert "lang=en" in corrected

@@ -409,8 +409,11 @@ def tax_receipt_token(*, receipt: TaxReceipt) -> str:
     return signing.TimestampSigner(salt=_SALT).sign(receipt.number)
 
 
-def tax_receipt_url(*, receipt: TaxReceipt) -> str:
-    return settings.PUBLIC_URL + reverse("tax-receipt", kwargs={"token": tax_receipt_token(receipt=receipt)})
+def tax_receipt_url(*, receipt: TaxReceipt, lang: str = "") -> str:
+    """The donor's link; `lang` (theirs) is the language of the page it opens when it opens no PDF
+    (cancelled, expired, tampered): the token alone cannot say it once it is refused."""
+    url = settings.PUBLIC_URL + reverse("tax-receipt", kwargs={"token": tax_receipt_token(receipt=receipt)})
+    return f"{url}?lang={lang[:2]}" if lang else url
 
 
 def tax_receipt_from_token(*, token: str) -> TaxReceipt:
@@ -486,8 +489,9 @@ def _deliver_one(connection_, receipt: TaxReceipt) -> str:
               .order_by("-pk").values("donor_email", "locale").first())
     if latest is None:
         return "no e-mail address"
-    with translation.override(latest["locale"] or settings.LANGUAGE_CODE):
-        context = {"receipt": receipt, "url": tax_receipt_url(receipt=receipt),
+    lang = latest["locale"] or settings.LANGUAGE_CODE
+    with translation.override(lang):
+        context = {"receipt": receipt, "url": tax_receipt_url(receipt=receipt, lang=lang),
                    "yearly": receipt.kind == TaxReceipt.Kind.YEARLY,
                    # *Mes dons*: every receipt e-mail carries the donor's page.
                    "gifts_url": donor_links.donor_link_url(donor_key=receipt.donor_key)

@@ -78,7 +78,7 @@ def _page(request: HttpRequest, token: str, donor_key: str, lang: str, *, notice
         "tax_receipts": [
             {"number": receipt.number, "year": receipt.year, "amount_minor": receipt.amount_minor,
              "currency": receipt.currency, "issued_at": receipt.issued_at,
-             "url": tax_receipts.tax_receipt_url(receipt=receipt)}
+             "url": tax_receipts.tax_receipt_url(receipt=receipt, lang=lang)}
             for receipt in gifts.tax_receipts
         ],
         "notice": notice,

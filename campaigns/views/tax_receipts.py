@@ -41,7 +41,7 @@ def tax_receipt_download(request: HttpRequest, token: str) -> HttpResponse:
         outcome = "cancelled"
         replacement = tax_receipts.receipt_in_force(receipt)
         if replacement is not None:
-            replacement_url = tax_receipts.tax_receipt_url(receipt=replacement)
+            replacement_url = tax_receipts.tax_receipt_url(receipt=replacement, lang=lang)
     except TaxReceiptLinkError as exc:
         receipt, outcome = None, exc.reason
     with translation.override(lang):
