@@ -396,6 +396,21 @@ def _run_batch(run: TaxReceiptRun, batch_size: int) -> tuple[int, bool]:
     return len(_yearly_receipts_insert(donors, year=run.year, org=org, run=run)) if donors else 0, True
 
 
+def tax_receipt_runs_sweep(*, older_than_seconds: int) -> list[int]:
+    """Runs still running with no batch for this long (the broker lost their next step, or its
+    worker was killed): send their step again. A step is safe to run twice, so a run whose step
+    only waited in a queue loses nothing; one a worker is going through moves every batch."""
+    cutoff = timezone.now() - timedelta(seconds=max(older_than_seconds, 2 * STEP_SECONDS))
+    ids = list(TaxReceiptRun.objects.filter(status=TaxReceiptRun.Status.RUNNING, started_at__lt=cutoff)
+               .filter(Q(stepped_at__isnull=True) | Q(stepped_at__lt=cutoff)).order_by("pk")
+               .values_list("pk", flat=True))
+    for run_id in ids:
+        queue.send("tax_receipts_run_step", run_id)
+    if ids:
+        logger.info("sweeper re-sent the step of %d tax receipt runs", len(ids))
+    return ids
+
+
 def run_progress(*, run_id: int) -> dict:
     run = TaxReceiptRun.objects.get(pk=run_id)
     return {"run": run, "done": run.issued, "to_do": run.to_do, "skipped": run.skipped, "percent": run.percent,
