@@ -251,3 +251,18 @@ def test_an_english_donors_receipt_links_open_their_pages_in_english(campaign, c
     assert tax_receipts.tax_receipt_emails_send() == 1
     corrected = re.search(r"http://127\.0\.0\.1:8000(/recu-fiscal/\S+)", mail.outbox[1].body).group(1)
     assert "lang=en" in corrected
+
+
+def test_every_answer_of_a_receipt_link_is_kept_out_of_search_engines_and_caches(campaign, client):
+    # The URL is the key to a receipt (name, address, amount): whatever it answers — the PDF, or the
+    # page of a cancelled, expired or tampered link, which may link the replacement — is private.
+    org_enable()
+    donation = _confirmed_pledge(campaign)
+    receipt = tax_receipts.tax_receipt_issue_for_gift(donation_id=donation.pk)
+    url = tax_receipts.tax_receipt_url(receipt=receipt).removeprefix("http://127.0.0.1:8000")
+    assert client.get(url)["X-Robots-Tag"] == "noindex"
+    factories.refund(donation.pk, amount_minor=500, refund_id="re_1")
+    for link, status in ((url, 410), (url.replace("/recu-fiscal/", "/recu-fiscal/x"), 400)):
+        page = client.get(link)
+        assert page.status_code == status
+        assert page["X-Robots-Tag"] == "noindex" and "no-cache" in page["Cache-Control"]
