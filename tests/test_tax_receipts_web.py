@@ -266,3 +266,19 @@ def test_every_answer_of_a_receipt_link_is_kept_out_of_search_engines_and_caches
         page = client.get(link)
         assert page.status_code == status
         assert page["X-Robots-Tag"] == "noindex" and "no-cache" in page["Cache-Control"]
+
+
+def test_a_corrected_receipt_for_a_gift_without_a_language_is_mailed_in_its_campaigns(campaign):
+    # A provider's gift carries no language: its receipt e-mail speaks the campaign's
+    # (services/receipts.py); the corrected tax receipt's e-mail must say the same.
+    from campaigns.models import Campaign
+
+    Campaign.objects.filter(pk=campaign.pk).update(locale="en")
+    org_enable()
+    donation = gift(campaign, 5000, at=local(2025, 4))
+    assert donation.locale == ""
+    tax_receipts.tax_receipt_issue_for_gift(donation_id=donation.pk)
+    factories.refund(donation.pk, amount_minor=1000, refund_id="re_1")
+    assert tax_receipts.tax_receipt_emails_send() == 1
+    assert "Here is your corrected tax receipt" in mail.outbox[0].body
+    assert "lang=en" in mail.outbox[0].body

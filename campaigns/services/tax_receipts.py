@@ -501,10 +501,11 @@ def _deliver(ids: list[int]) -> int:
 
 def _deliver_one(connection_, receipt: TaxReceipt) -> str:
     latest = (Donation.objects.filter(tax_receipt_lines__receipt=receipt).exclude(donor_email="")
-              .order_by("-pk").values("donor_email", "locale").first())
+              .order_by("-pk").values("donor_email", "locale", "campaign__locale").first())
     if latest is None:
         return "no e-mail address"
-    lang = latest["locale"] or settings.LANGUAGE_CODE
+    # The donor's language, else their campaign's, as their gift's receipt e-mail (services/receipts.py).
+    lang = latest["locale"] or latest["campaign__locale"] or settings.LANGUAGE_CODE
     with translation.override(lang):
         context = {"receipt": receipt, "url": tax_receipt_url(receipt=receipt, lang=lang),
                    "yearly": receipt.kind == TaxReceipt.Kind.YEARLY,
