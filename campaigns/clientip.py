@@ -11,10 +11,14 @@ so a client talking to Jauge directly could forge it: the gate on the peer is ou
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 from django.conf import settings
 from django.http import HttpRequest
+from django_ratelimit.core import is_ratelimited
 from python_ipware.modern.parsers import parse_ip
+
+logger = logging.getLogger(__name__)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -46,3 +50,16 @@ def client_address(request: HttpRequest) -> str:
             return str(hop)
     # Every hop is one of ours (a health check from inside): the leftmost is as close as it gets.
     return str(hops[0])
+
+
+def post_rate_limited(request: HttpRequest, *, group: str, rate_setting: str) -> bool:
+    """Whether this client address has posted to `group` more than the setting `rate_setting` allows
+    (django-ratelimit syntax, read at each call). Every post counts, valid or not. With the cache
+    holding the counters down, the limit is skipped (logged): a page must not fail for it."""
+    try:
+        return is_ratelimited(request, group=group, key=lambda _group, req: client_address(req),
+                              rate=lambda _group, _req: getattr(settings, rate_setting), method="POST",
+                              increment=True)
+    except Exception:
+        logger.warning("%s rate limit skipped: its cache is unavailable", group, exc_info=True)
+        return False

@@ -49,6 +49,7 @@ def process_payment_event(event_id: int) -> None:
 def sweep_unprocessed() -> None:
     intake.unprocessed_events_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
     statement_matching.pending_statement_lines_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
+    tax_receipts.tax_receipt_runs_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
 
 
 @shared_task(acks_late=True)

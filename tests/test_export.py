@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from campaigns.models import AuditLog, Donation
+from campaigns.models import AuditLog, CampaignTotal, Donation
 from campaigns.services import ledger
 from tests import factories
 from tests.staff_world import staff_world
@@ -76,3 +76,21 @@ def test_an_unknown_filter_exports_nothing_and_says_so(campaign, finance):
     response = finance.get("/admin/campaigns/donation/export.csv", {"nonsense__exact": "1"})
     assert response.status_code in (302, 400)
     assert not AuditLog.objects.exists()
+
+
+def test_a_matched_gift_exports_the_sponsors_money_apart_from_the_donors(campaign, finance):
+    # Finance checks the export against the campaign's total: the sponsor's match is part of it,
+    # in its own column, never in the donor's amount or net (a tax receipt's money).
+    from tests.test_matching import _match
+
+    _match(campaign, ratio=1, cap_minor=3000)
+    matched, _ = ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="cheque:1",
+                                        amount_minor=2000)
+    ledger.donation_record(campaign=campaign, source=Donation.Source.MANUAL, external_id="cheque:2",
+                           amount_minor=2000)  # only 1,000 left of the cap
+    factories.refund(matched.pk, amount_minor=500)
+    rows = _rows(finance.get("/admin/campaigns/donation/export.csv"))
+    assert [(r["montant_centimes"], r["net_centimes"], r["abondement_centimes"]) for r in rows] == [
+        ("2000", "1500", "1500"), ("2000", "2000", "1000")]
+    total = CampaignTotal.objects.get(campaign=campaign).total_minor
+    assert sum(int(r["net_centimes"]) + int(r["abondement_centimes"]) for r in rows) == total

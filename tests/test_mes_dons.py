@@ -134,7 +134,7 @@ def test_pausing_and_resuming_go_through_stripe_with_their_keys_and_are_audited(
     ]
     entries = list(AuditLog.objects.order_by("pk"))
     assert [e.action for e in entries] == ["monthly_pause", "monthly_resume"]
-    assert entries[0].actor_username == f"donor {ledger.donor_key_for(email=EMAIL)}"
+    assert entries[0].actor_username == subscriptions.DONOR_ACTOR
     assert entries[0].details["before"] == {"status": "active", "amount_minor": 1500}
     assert entries[0].details["after"] == {"status": "paused", "amount_minor": 1500}
     assert entries[0].details["idempotency_key"] == f"jauge-sub-{monthly.pk}-v1-pause"
@@ -426,3 +426,40 @@ def test_the_donors_tax_receipts_are_listed_with_their_download_links(client, ca
     with ledger.donation_locked(donation_id=donation.pk) as (total, locked):
         ledger.donation_refund(total=total, donation=locked, refund_id="re_all")
     assert receipt.number not in _text(client.get(url.removeprefix(settings.PUBLIC_URL)))
+
+
+def test_after_an_erasure_the_old_link_no_longer_lists_the_donors_tax_receipts(client, campaign, settings):
+    # The receipt is kept (a legal record) under the key it was issued with; the link of that key,
+    # still within its days, must not hand out the PDF with the erased donor's name and address.
+    from campaigns.services import gdpr, tax_receipts
+    from tests.staff_world import staff_world
+    from tests.tax_receipt_helpers import gift, org_enable
+
+    org_enable()
+    donation = gift(campaign, 5000, email="louise@example.org", name="Louise Michel")
+    receipt = tax_receipts.tax_receipt_issue_for_gift(donation_id=donation.pk)
+    url = donor_links.donor_link_url(donor_key=donation.donor_key).removeprefix(settings.PUBLIC_URL)
+    assert receipt.number in _text(client.get(url))
+
+    gdpr.donor_erase(actor=staff_world()["finance"], donation_id=donation.pk, reason="demande du donateur")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert receipt.number not in _text(page) and "/recu-fiscal/" not in page.content.decode()
+    assert "Aucun don" in _text(page)
+
+
+def test_after_an_erasure_no_audit_entry_ties_the_donors_changes_to_their_email(client, link, monthly, fake_stripe):
+    # The erasure gives the donor's gifts a new opaque key so that their keyed e-mail hash can no
+    # longer be matched (ledger.donor_key_for(email) is all it takes). The audit log is append-only
+    # and never rewritten: the changes a donor made from Mes dons must not carry that hash.
+    from campaigns.services import gdpr
+    from tests.staff_world import staff_world
+
+    assert _change(client, link, monthly, "pause").status_code == 200
+    donation = Donation.objects.filter(subscription=monthly).first()
+    gdpr.donor_erase(actor=staff_world()["finance"], donation_id=donation.pk, reason="demande du donateur")
+    old_key = ledger.donor_key_for(email=EMAIL)
+    assert not Donation.objects.filter(donor_key=old_key).exists()
+    change = AuditLog.objects.get(action="monthly_pause")
+    assert old_key not in change.actor_username and old_key not in str(change.details)
+    assert change.details["subscription"] == "sub_1"  # still says which monthly gift, through the signed link

@@ -225,3 +225,60 @@ def test_yearly_summaries_and_corrected_receipts_are_emailed_once_with_their_lin
     assert tax_receipts.tax_receipt_emails_send() == 1
     assert mail.outbox[1].to == ["paul@example.org"]
     assert "annule et remplace le reçu n° 2025-" in mail.outbox[1].body
+
+
+def test_an_english_donors_receipt_links_open_their_pages_in_english(campaign, client,
+                                                                      django_capture_on_commit_callbacks):
+    # The download page speaks only when the link fails (cancelled, expired, tampered): to a donor
+    # who gave in English it must say so in English, from the receipt e-mail as from Mes dons.
+    org_enable()
+    donation = _confirmed_pledge(campaign, locale="en")
+    assert receipts.receipts_send_due() == 1
+    receipt = TaxReceipt.objects.get(donation=donation)
+    body = mail.outbox[0].body
+    url = re.search(r"http://127\.0\.0\.1:8000(/recu-fiscal/\S+)", body).group(1)
+    gifts = re.search(r"http://127\.0\.0\.1:8000(/mes-dons/\S+/)", body).group(1)
+    page = client.get(gifts).content.decode()
+    listed = re.search(r'href="http://127\.0\.0\.1:8000(/recu-fiscal/[^"]+)"', page).group(1)
+    assert "Marie Curie" in pdf_text(client.get(url).content)
+    with django_capture_on_commit_callbacks():
+        factories.refund(donation.pk, amount_minor=500, refund_id="re_1")
+    for link in (url, listed.replace("&amp;", "&")):
+        page = client.get(link)
+        assert page.status_code == 410
+        assert f"Receipt no. {receipt.number} was cancelled" in page.content.decode()
+    # The corrected receipt's own e-mail links it in English too.
+    assert tax_receipts.tax_receipt_emails_send() == 1
+    corrected = re.search(r"http://127\.0\.0\.1:8000(/recu-fiscal/\S+)", mail.outbox[1].body).group(1)
+    assert "lang=en" in corrected
+
+
+def test_every_answer_of_a_receipt_link_is_kept_out_of_search_engines_and_caches(campaign, client):
+    # The URL is the key to a receipt (name, address, amount): whatever it answers — the PDF, or the
+    # page of a cancelled, expired or tampered link, which may link the replacement — is private.
+    org_enable()
+    donation = _confirmed_pledge(campaign)
+    receipt = tax_receipts.tax_receipt_issue_for_gift(donation_id=donation.pk)
+    url = tax_receipts.tax_receipt_url(receipt=receipt).removeprefix("http://127.0.0.1:8000")
+    assert client.get(url)["X-Robots-Tag"] == "noindex"
+    factories.refund(donation.pk, amount_minor=500, refund_id="re_1")
+    for link, status in ((url, 410), (url.replace("/recu-fiscal/", "/recu-fiscal/x"), 400)):
+        page = client.get(link)
+        assert page.status_code == status
+        assert page["X-Robots-Tag"] == "noindex" and "no-cache" in page["Cache-Control"]
+
+
+def test_a_corrected_receipt_for_a_gift_without_a_language_is_mailed_in_its_campaigns(campaign):
+    # A provider's gift carries no language: its receipt e-mail speaks the campaign's
+    # (services/receipts.py); the corrected tax receipt's e-mail must say the same.
+    from campaigns.models import Campaign
+
+    Campaign.objects.filter(pk=campaign.pk).update(locale="en")
+    org_enable()
+    donation = gift(campaign, 5000, at=local(2025, 4))
+    assert donation.locale == ""
+    tax_receipts.tax_receipt_issue_for_gift(donation_id=donation.pk)
+    factories.refund(donation.pk, amount_minor=1000, refund_id="re_1")
+    assert tax_receipts.tax_receipt_emails_send() == 1
+    assert "Here is your corrected tax receipt" in mail.outbox[0].body
+    assert "lang=en" in mail.outbox[0].body

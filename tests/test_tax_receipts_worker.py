@@ -75,3 +75,31 @@ def test_a_run_that_dies_half_way_resumes_without_a_gap(transactional_db, campai
     assert (run.status, run.issued, run.to_do) == ("done", 40, 40)
     assert TaxReceipt.objects.count() == 40
     assert_gapless(2025)
+
+
+def test_a_run_whose_next_step_was_lost_is_swept_and_finished_by_a_worker(transactional_db, campaign):
+    # The broker was down when the run's step was sent (queue.send logs and drops it): the run sat
+    # "running" until Finance clicked again. The sweeper now sends the step again.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns import tasks
+
+    org_enable()
+    _gifts(campaign, one_off=5, monthly_donors=2)
+    run = tax_receipts.tax_receipt_run_start(year=2025)  # no worker: its step goes nowhere
+    assert tax_receipts.tax_receipt_runs_sweep(older_than_seconds=60) == []  # just started: left alone
+    TaxReceiptRun.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(minutes=5))
+    with celery_worker():
+        tasks.sweep_unprocessed()  # what beat runs every 30 s
+        wait_until(lambda: TaxReceiptRun.objects.get(pk=run.pk).status == TaxReceiptRun.Status.DONE, timeout=60,
+                   message="the swept run to finish")
+    run.refresh_from_db()
+    assert (run.issued, TaxReceipt.objects.count()) == (7, 7)
+    assert_gapless(2025)
+    # A run that moved a moment ago is still being worked on: not swept; a finished one never.
+    TaxReceiptRun.objects.filter(pk=run.pk).update(status="running", stepped_at=timezone.now())
+    assert tax_receipts.tax_receipt_runs_sweep(older_than_seconds=60) == []
+    TaxReceiptRun.objects.filter(pk=run.pk).update(status="done", stepped_at=timezone.now() - timedelta(hours=1))
+    assert tax_receipts.tax_receipt_runs_sweep(older_than_seconds=60) == []

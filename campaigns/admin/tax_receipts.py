@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from campaigns import references
-from campaigns.admin.common import money_display
+from campaigns.admin.common import ReadOnlyAdmin, money_display
 from campaigns.models import Donation, TaxReceipt, TaxReceiptRun, TaxReceiptSettings
 from campaigns.services import tax_receipts
 from campaigns.services.tax_receipts import TaxReceiptError
@@ -52,22 +52,13 @@ class TaxReceiptSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaxReceipt)
-class TaxReceiptAdmin(admin.ModelAdmin):
+class TaxReceiptAdmin(ReadOnlyAdmin):
     list_display = ("number", "kind", "donor_name", "amount", "gift_date", "issued_at", "cancelled_at", "pdf_link")
     list_filter = ("year", "kind", ("cancelled_at", admin.EmptyFieldListFilter))
     search_fields = ("number", "donor_name", "donation__reference")
     readonly_fields = [f.name for f in TaxReceipt._meta.fields]
     change_list_template = "admin/campaigns/tax_receipts/change_list.html"
     change_form_template = "admin/campaigns/tax_receipts/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("montant"))
     def amount(self, obj: TaxReceipt) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from campaigns.models import Donation, Subscription, TaxReceipt
+from django.db.models import Exists, OuterRef
+
+from campaigns.models import Donation, Subscription, TaxReceipt, TaxReceiptLine
 
 # A donor with more gifts than this sees the latest ones (a page, not an export).
 MAX_GIFTS = 500
@@ -41,8 +43,11 @@ def donor_gifts(*, donor_key: str) -> DonorGifts:
         else:
             gift = monthly.setdefault(donation.subscription_id, MonthlyGift(donation.subscription))
             gift.instalments.append(donation)
+    # A receipt keeps the donor_key it was issued under (it is immutable), but a GDPR erasure moves
+    # the donations to a new key: only a receipt whose money is still this donor's is theirs to see.
+    still_theirs = TaxReceiptLine.objects.filter(receipt=OuterRef("pk"), donation__donor_key=donor_key)
     receipts = list(
-        TaxReceipt.objects.filter(donor_key=donor_key, cancelled_at__isnull=True)
+        TaxReceipt.objects.filter(donor_key=donor_key, cancelled_at__isnull=True).filter(Exists(still_theirs))
         .order_by("-year", "-sequence")[:MAX_GIFTS]
     )
     return DonorGifts(gifts=gifts, monthly=list(monthly.values()), tax_receipts=receipts)

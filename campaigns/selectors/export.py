@@ -21,13 +21,16 @@ from campaigns.models import Donation
 BOM = "\ufeff"
 FIELDS = (
     "id", "reference", "campaign__slug", "source", "external_id", "status", "frequency", "amount_minor",
-    "refunded_minor", "currency", "donor_name", "donor_email", "anonymous", "article_url",
+    "refunded_minor", "currency", "donor_name", "donor_email", "anonymous", "article_url", "matched_minor",
 )
 STAMPS = ("occurred_at", "confirmed_at", "created_at")
 HEADER = (
     "id", "reference", "campagne", "source", "identifiant_externe", "statut", "frequence", "montant",
     "montant_centimes", "rembourse_centimes", "net_centimes", "devise", "nom", "email", "anonyme", "article",
     "date_du_don", "confirme_le", "cree_le",
+    # A sponsor's match of the gift (net of reversals): part of the campaign's total, never the donor's
+    # money (net_centimes). Last, so the columns before it keep their places.
+    "abondement_centimes",
 )
 COUNTED = frozenset({Donation.Status.CONFIRMED, Donation.Status.REFUNDED})
 ROWS_PER_WRITE = 1000
@@ -96,12 +99,12 @@ def donations_csv(*, queryset: QuerySet[Donation], chunk_size: int = 5000) -> It
     )
     for count, row in enumerate(rows, 1):
         (pk, reference, slug, source, external_id, status, frequency, amount, refunded, currency, name, email,
-         anonymous, article, occurred, confirmed, created) = row
+         anonymous, article, matched, occurred, confirmed, created) = row
         net = amount - refunded if status in COUNTED else 0
         writer.writerow((
             pk, reference or "", slug, source, _text(external_id), status, frequency, _decimal_comma(amount, currency),
             amount, refunded, net, currency, _text(name), _text(email), "oui" if anonymous else "non", _text(article),
-            stamp(occurred), stamp(confirmed), stamp(created),
+            stamp(occurred), stamp(confirmed), stamp(created), matched,
         ))
         if count % ROWS_PER_WRITE == 0:
             yield buffer.getvalue().encode("utf-8")

@@ -34,7 +34,7 @@ def audit_record(
 ) -> AuditLog:
     """Append one entry. Call inside the action's transaction: the record and the change
     commit together or not at all. `actor_label` names an actor without an account (a donor
-    through their signed link, by their keyed hash: no personal data)."""
+    through their signed link: never their donor key, which a GDPR erasure must be able to unlink)."""
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     return AuditLog.objects.create(
         actor=user,

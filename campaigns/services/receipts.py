@@ -140,22 +140,22 @@ def _send_one(connection, donation: Donation) -> str:
     return ""
 
 
-def _tax_receipt_context(donation: Donation) -> dict:
+def _tax_receipt_context(donation: Donation, locale: str) -> dict:
     """The tax receipt the e-mail links to (issued now for a one-off gift, when it can be), or
     the promise of the yearly summary for a monthly gift."""
     if not receipts_enabled():
         return {}
     receipt = tax_receipts.tax_receipt_issue_quietly(donation=donation)
     if receipt is not None:
-        return {"tax_receipt": receipt, "tax_receipt_url": tax_receipts.tax_receipt_url(receipt=receipt)}
+        return {"tax_receipt": receipt, "tax_receipt_url": tax_receipts.tax_receipt_url(receipt=receipt, lang=locale)}
     return {"tax_receipt_yearly": donation.frequency == Donation.Frequency.MONTHLY}
 
 
 def _receipt_message(donation: Donation) -> EmailMessage:
     campaign = donation.campaign
-    tax_context = _tax_receipt_context(donation)
     # The donor's language (the page they gave on); a gift from elsewhere (a webhook) has none.
     locale = donation.locale or campaign.locale
+    tax_context = _tax_receipt_context(donation, locale)
     with translation.override(locale):
         context = {
             **tax_context,

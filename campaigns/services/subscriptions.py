@@ -27,6 +27,8 @@ _AUDIT_ACTION = {
     RESUME: AuditLog.Action.MONTHLY_RESUME,
     CANCEL: AuditLog.Action.MONTHLY_CANCEL,
 }
+# Who the audit log names for a change made from Mes dons: the holder of the donor's signed link.
+DONOR_ACTOR = "donor (Mes dons link)"
 
 
 class SubscriptionChangeRefused(Exception):
@@ -134,7 +136,9 @@ def subscription_change(*, donor_key: str, subscription_id: int, action: str, ve
         subscription.version += 1
         subscription.save(update_fields=["amount_minor", "status", "version", "updated_at"])
         audit.audit_record(
-            actor=None, actor_label=f"donor {donor_key}", action=_AUDIT_ACTION[action],
+            # Not the donor key: a keyed hash of the e-mail, which a GDPR erasure must be able to unlink
+            # (it re-keys the donations; this append-only row would keep it). The subscription says which gift.
+            actor=None, actor_label=DONOR_ACTOR, action=_AUDIT_ACTION[action],
             reason="Mes dons (lien signé)", campaign_id=subscription.campaign_id,
             amount_minor=subscription.amount_minor, currency=subscription.currency,
             details={"subscription": subscription.external_id, "provider": subscription.source,

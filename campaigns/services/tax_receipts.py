@@ -396,6 +396,21 @@ def _run_batch(run: TaxReceiptRun, batch_size: int) -> tuple[int, bool]:
     return len(_yearly_receipts_insert(donors, year=run.year, org=org, run=run)) if donors else 0, True
 
 
+def tax_receipt_runs_sweep(*, older_than_seconds: int) -> list[int]:
+    """Runs still running with no batch for this long (the broker lost their next step, or its
+    worker was killed): send their step again. A step is safe to run twice, so a run whose step
+    only waited in a queue loses nothing; one a worker is going through moves every batch."""
+    cutoff = timezone.now() - timedelta(seconds=max(older_than_seconds, 2 * STEP_SECONDS))
+    ids = list(TaxReceiptRun.objects.filter(status=TaxReceiptRun.Status.RUNNING, started_at__lt=cutoff)
+               .filter(Q(stepped_at__isnull=True) | Q(stepped_at__lt=cutoff)).order_by("pk")
+               .values_list("pk", flat=True))
+    for run_id in ids:
+        queue.send("tax_receipts_run_step", run_id)
+    if ids:
+        logger.info("sweeper re-sent the step of %d tax receipt runs", len(ids))
+    return ids
+
+
 def run_progress(*, run_id: int) -> dict:
     run = TaxReceiptRun.objects.get(pk=run_id)
     return {"run": run, "done": run.issued, "to_do": run.to_do, "skipped": run.skipped, "percent": run.percent,
@@ -409,8 +424,11 @@ def tax_receipt_token(*, receipt: TaxReceipt) -> str:
     return signing.TimestampSigner(salt=_SALT).sign(receipt.number)
 
 
-def tax_receipt_url(*, receipt: TaxReceipt) -> str:
-    return settings.PUBLIC_URL + reverse("tax-receipt", kwargs={"token": tax_receipt_token(receipt=receipt)})
+def tax_receipt_url(*, receipt: TaxReceipt, lang: str = "") -> str:
+    """The donor's link; `lang` (theirs) is the language of the page it opens when it opens no PDF
+    (cancelled, expired, tampered): the token alone cannot say it once it is refused."""
+    url = settings.PUBLIC_URL + reverse("tax-receipt", kwargs={"token": tax_receipt_token(receipt=receipt)})
+    return f"{url}?lang={lang[:2]}" if lang else url
 
 
 def tax_receipt_from_token(*, token: str) -> TaxReceipt:
@@ -483,11 +501,13 @@ def _deliver(ids: list[int]) -> int:
 
 def _deliver_one(connection_, receipt: TaxReceipt) -> str:
     latest = (Donation.objects.filter(tax_receipt_lines__receipt=receipt).exclude(donor_email="")
-              .order_by("-pk").values("donor_email", "locale").first())
+              .order_by("-pk").values("donor_email", "locale", "campaign__locale").first())
     if latest is None:
         return "no e-mail address"
-    with translation.override(latest["locale"] or settings.LANGUAGE_CODE):
-        context = {"receipt": receipt, "url": tax_receipt_url(receipt=receipt),
+    # The donor's language, else their campaign's, as their gift's receipt e-mail (services/receipts.py).
+    lang = latest["locale"] or latest["campaign__locale"] or settings.LANGUAGE_CODE
+    with translation.override(lang):
+        context = {"receipt": receipt, "url": tax_receipt_url(receipt=receipt, lang=lang),
                    "yearly": receipt.kind == TaxReceipt.Kind.YEARLY,
                    # *Mes dons*: every receipt e-mail carries the donor's page.
                    "gifts_url": donor_links.donor_link_url(donor_key=receipt.donor_key)

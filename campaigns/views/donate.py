@@ -24,10 +24,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
-from django_ratelimit.core import is_ratelimited
 
 from campaigns import money
-from campaigns.clientip import client_address
+from campaigns.clientip import client_address, post_rate_limited
 from campaigns.forms import HONEYPOT_FIELD, DonationForm
 from campaigns.models import Campaign, Donation, allowed_origins, campaign_text
 from campaigns.providers import CHECKOUTS
@@ -172,10 +171,6 @@ def _closed(request: HttpRequest, campaign: Campaign, lang: str) -> HttpResponse
     )
 
 
-def _donate_rate(group, request) -> str:
-    return settings.DONATE_RATE_LIMIT
-
-
 def _form_response(
     request: HttpRequest, campaign: Campaign, form: DonationForm, lang: str, status: int
 ) -> HttpResponse:
@@ -183,22 +178,6 @@ def _form_response(
         # htmx swaps 2xx answers only: the form comes back in place, errors next to fields.
         return render(request, "campaigns/partials/_donate_form.html", page_context(campaign, lang, form))
     return render(request, "campaigns/page.html", page_context(campaign, lang, form), status=status)
-
-
-def _client_key(group, request) -> str:
-    return client_address(request)
-
-
-def _rate_limited(request: HttpRequest) -> bool:
-    # Every post counts, valid or not: a bot probing the form pays like one creating pledges
-    # (a reader fixing typos stays far below DONATE_RATE_LIMIT).
-    try:
-        return is_ratelimited(request, group="donate", key=_client_key, rate=_donate_rate, method="POST",
-                              increment=True)
-    except Exception:
-        # The cache holding the counters is down: the gift goes through, the limit is skipped.
-        logger.warning("donation rate limit skipped: its cache is unavailable", exc_info=True)
-        return False
 
 
 def _rate_limit_response(request: HttpRequest, campaign: Campaign, form: DonationForm, lang: str) -> HttpResponse:
@@ -237,7 +216,9 @@ def donate(request: HttpRequest, slug: str) -> HttpResponse:
         if not campaign.is_open:
             return _closed(request, campaign, lang)
         form = DonationForm(request.POST, campaign=campaign)
-        if _rate_limited(request):
+        # Every post counts, valid or not: a bot probing the form pays like one creating pledges (a reader
+        # fixing typos stays far below DONATE_RATE_LIMIT); with the counters' cache down the gift goes through.
+        if post_rate_limited(request, group="donate", rate_setting="DONATE_RATE_LIMIT"):
             return _rate_limit_response(request, campaign, form, lang)
         if form.is_spam:
             logger.info("honeypot filled on %s, pledge refused", campaign.slug)

@@ -27,6 +27,12 @@ def pdf_response(receipt, *, attachment: bool) -> HttpResponse:
     return response
 
 
+def _private(response: HttpResponse) -> HttpResponse:
+    # The URL is the key to a receipt, and a refused link's page may link its replacement: never indexed.
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
 @never_cache
 @require_safe
 def tax_receipt_download(request: HttpRequest, token: str) -> HttpResponse:
@@ -35,16 +41,14 @@ def tax_receipt_download(request: HttpRequest, token: str) -> HttpResponse:
     try:
         receipt = tax_receipts.tax_receipt_from_token(token=token)
         if receipt.cancelled_at is None:
-            response = pdf_response(receipt, attachment=False)
-            response["X-Robots-Tag"] = "noindex"
-            return response
+            return _private(pdf_response(receipt, attachment=False))
         outcome = "cancelled"
         replacement = tax_receipts.receipt_in_force(receipt)
         if replacement is not None:
-            replacement_url = tax_receipts.tax_receipt_url(receipt=replacement)
+            replacement_url = tax_receipts.tax_receipt_url(receipt=replacement, lang=lang)
     except TaxReceiptLinkError as exc:
         receipt, outcome = None, exc.reason
     with translation.override(lang):
-        return render(request, "tax_receipts/link_error.html",
-                      {"outcome": outcome, "receipt": receipt, "replacement_url": replacement_url, "lang": lang},
-                      status=_STATUS[outcome])
+        return _private(render(request, "tax_receipts/link_error.html",
+                               {"outcome": outcome, "receipt": receipt, "replacement_url": replacement_url,
+                                "lang": lang}, status=_STATUS[outcome]))
