@@ -1,7 +1,7 @@
 """End-to-end webhooks/s: HTTP → stored → Redis → Celery worker → ledger and total, on PostgreSQL.
 
     .venv/bin/python bench/webhooks.py [--donations 3000] [--duplicates 0.3] [--senders 8]
-                                       [--no-email | --both] [--rounds 1] [--milestones-match]
+                                       [--no-email | --both] [--rounds 1] [--milestones-match] [--tax-receipts]
 
 A throw-away database and a private redis-server; gunicorn (2 sync workers) and one Celery
 worker (2 processes) as subprocesses; N signed donation.succeeded events sent from `--senders`
@@ -11,7 +11,11 @@ retries). The clock stops when the counter holds the exact total; the figures ar
 `--milestones-match`: the campaign also has a sponsor matching every gift 1:1 (cap = the run's
 donations, so each confirmation writes its `match` entry too) and four milestones that the run
 crosses (recorded in the ledger change that reaches them). Off by default, so figures stay
-comparable with the runs before matching gifts and milestones.
+comparable with the runs before matching gifts and milestones. `--tax-receipts`: French tax
+receipts are enabled, so each receipt e-mail first tries to issue the gift's tax receipt (only the
+"with receipts" rounds send e-mails). A gift known only from a webhook has no postal address
+(providers' payloads carry none), so none is issued: what is measured is the check every such
+receipt e-mail then pays (the gift locked, looked up, refused), as on a publisher's site.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ def run(
     prefetch: int | None = None,
     workers: int = 1,
     milestones_match: bool = False,
+    tax_receipts: bool = False,
 ) -> dict[str, float]:
     probe_before = cpu_probe_ms()
     rng = random.Random(7)
@@ -99,6 +104,8 @@ def run(
         campaign_id = db.create_campaign(env, slug="bench")
         if milestones_match:
             _milestones_and_match(env, campaign_id, donations_sum)
+        if tax_receipts:
+            django_run(env, TAX_RECEIPTS_ON)
         with Gunicorn(env, workers=2) as web, contextlib.ExitStack() as stack:
             # Several worker instances = the scale-out shape (`docker compose up --scale worker=N`).
             celery = [
@@ -158,6 +165,7 @@ def run(
         ledger_sum = db.scalar("SELECT coalesce(sum(delta_minor), 0) FROM campaigns_ledgerentry")
         matched = db.scalar("SELECT coalesce(sum(matched_minor), 0) FROM campaigns_donation")
         milestones_reached = db.scalar("SELECT count(*) FROM campaigns_milestone WHERE reached_at IS NOT NULL")
+        tax_receipts_issued = db.scalar("SELECT count(*) FROM campaigns_taxreceipt")
         reconcile = manage(env, "reconcile").strip()
 
     figures = {
@@ -178,6 +186,7 @@ def run(
         "donation_count_exact": totals["donation_count"] == donations,
         "match_exact": matched == (donations_sum if milestones_match else 0),
         "milestones_reached": f"{milestones_reached} of 4" if milestones_match else None,
+        "tax_receipts_issued": tax_receipts_issued,
         "events_not_processed": failed,
         "reconcile": reconcile,
         "cpu_ms_per_donation": {name: round(seconds * 1000 / donations, 1) for name, seconds in cpu.items()},
@@ -189,6 +198,14 @@ def run(
         "estimated_donations_per_second_on_2_idle_cores": round(2000 / sum(cpu.values()) * donations / 1000, 1),
     }
     return figures
+
+
+TAX_RECEIPTS_ON = """
+from campaigns.models import TaxReceiptSettings
+TaxReceiptSettings.objects.update_or_create(pk=1, defaults=dict(
+    enabled=True, legal_name="Le Journal Indépendant SAS", address="12 rue des Imprimeurs\\n75011 Paris",
+    siren="123456789", signatory="Camille Martin, directrice de la publication", reduction_rate_percent=66))
+"""
 
 
 def _milestones_and_match(env: dict[str, str], campaign_id: int, donations_sum: int) -> None:
@@ -239,6 +256,8 @@ def main() -> int:
                         help="repeat the run (a shared VM's speed drifts): the median round is reported")
     parser.add_argument("--milestones-match", action="store_true",
                         help="the campaign has a live 1:1 match on every gift and four milestones the run crosses")
+    parser.add_argument("--tax-receipts", action="store_true",
+                        help="French tax receipts enabled: each receipt e-mail tries to issue the gift's tax receipt")
     receipts = parser.add_mutually_exclusive_group()
     receipts.add_argument("--no-email", action="store_true",
                           help="donors without e-mail: no receipts at all (the money path alone)")
@@ -251,7 +270,7 @@ def main() -> int:
         for email in modes:
             figures = run(
                 args.donations, args.duplicates, args.senders, args.concurrency, email, args.pool, args.prefetch,
-                args.workers, args.milestones_match,
+                args.workers, args.milestones_match, args.tax_receipts,
             )
             rounds[email].append(figures)
             print(f"  round: {'with' if email else 'without'} receipts, "
@@ -260,7 +279,8 @@ def main() -> int:
                   f"cpu probe ms {figures['cpu_probe_ms_before_after']}",
                   flush=True)
     print(f"== webhooks end to end (PostgreSQL + Redis, gunicorn 2 sync workers, {args.workers} Celery worker(s)"
-          f"{', milestones and a live match' if args.milestones_match else ''}) ==")
+          f"{', milestones and a live match' if args.milestones_match else ''}"
+          f"{', tax receipts on' if args.tax_receipts else ''}) ==")
     ok = all(_exact(figures) for runs in rounds.values() for figures in runs)
     for email, runs in rounds.items():
         runs.sort(key=lambda figures: figures["end_to_end_donations_per_second"])
