@@ -1,12 +1,21 @@
 """End-to-end webhooks/s: HTTP → stored → Redis → Celery worker → ledger and total, on PostgreSQL.
 
     .venv/bin/python bench/webhooks.py [--donations 3000] [--duplicates 0.3] [--senders 8]
-                                       [--no-email | --both] [--rounds 1]
+                                       [--no-email | --both] [--rounds 1] [--milestones-match] [--tax-receipts]
 
 A throw-away database and a private redis-server; gunicorn (2 sync workers) and one Celery
 worker (2 processes) as subprocesses; N signed donation.succeeded events sent from `--senders`
 threads, 30 % of all deliveries being re-deliveries of an event already sent (a provider's
 retries). The clock stops when the counter holds the exact total; the figures are printed.
+
+`--milestones-match`: the campaign also has a sponsor matching every gift 1:1 (cap = the run's
+donations, so each confirmation writes its `match` entry too) and four milestones that the run
+crosses (recorded in the ledger change that reaches them). Off by default, so figures stay
+comparable with the runs before matching gifts and milestones. `--tax-receipts`: French tax
+receipts are enabled, so each receipt e-mail first tries to issue the gift's tax receipt (only the
+"with receipts" rounds send e-mails). A gift known only from a webhook has no postal address
+(providers' payloads carry none), so none is issued: what is measured is the check every such
+receipt e-mail then pays (the gift locked, looked up, refused), as on a publisher's site.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from bench.harness import (  # noqa: E402
     Gunicorn,
     RedisServer,
     bench_env,
+    django_run,
     manage,
     pids_cpu_seconds,
     process_group_cpu_seconds,
@@ -75,11 +85,15 @@ def run(
     pool: str = "prefork",
     prefetch: int | None = None,
     workers: int = 1,
+    milestones_match: bool = False,
+    tax_receipts: bool = False,
 ) -> dict[str, float]:
     probe_before = cpu_probe_ms()
     rng = random.Random(7)
     unique = [_body(i, email) for i in range(donations)]
-    expected_total = sum(500 + (i % 50) * 100 for i in range(donations))
+    donations_sum = sum(500 + (i % 50) * 100 for i in range(donations))
+    # A 1:1 match capped at the donations' sum doubles the total: every gift is matched in full.
+    expected_total = donations_sum * (2 if milestones_match else 1)
     duplicates = round(donations * duplicate_share / (1 - duplicate_share))
     deliveries = unique + [rng.choice(unique) for _ in range(duplicates)]
     rng.shuffle(deliveries)
@@ -88,6 +102,10 @@ def run(
         env = bench_env(db.url, redis.url)
         db.migrate(env)
         campaign_id = db.create_campaign(env, slug="bench")
+        if milestones_match:
+            _milestones_and_match(env, campaign_id, donations_sum)
+        if tax_receipts:
+            django_run(env, TAX_RECEIPTS_ON)
         with Gunicorn(env, workers=2) as web, contextlib.ExitStack() as stack:
             # Several worker instances = the scale-out shape (`docker compose up --scale worker=N`).
             celery = [
@@ -145,12 +163,16 @@ def run(
         totals = db.totals(campaign_id)
         failed = db.scalar("SELECT count(*) FROM campaigns_paymentevent WHERE status <> 'processed'")
         ledger_sum = db.scalar("SELECT coalesce(sum(delta_minor), 0) FROM campaigns_ledgerentry")
+        matched = db.scalar("SELECT coalesce(sum(matched_minor), 0) FROM campaigns_donation")
+        milestones_reached = db.scalar("SELECT count(*) FROM campaigns_milestone WHERE reached_at IS NOT NULL")
+        tax_receipts_issued = db.scalar("SELECT count(*) FROM campaigns_taxreceipt")
         reconcile = manage(env, "reconcile").strip()
 
     figures = {
         "worker_pool": f"{workers} worker(s), {pool} x{concurrency}"
         + (f", prefetch multiplier {prefetch}" if prefetch else ""),
         "receipts_sent": "yes (console e-mail backend)" if email else "no (donors without e-mail)",
+        "milestones_and_match": "4 milestones, every gift matched 1:1" if milestones_match else "no",
         "donations": donations,
         "deliveries": len(deliveries),
         "duplicate_deliveries": duplicates,
@@ -162,6 +184,9 @@ def run(
         "last_receipt_sent_seconds_after_last_donation_applied": round(receipts_done - applied, 2) if email else None,
         "total_exact": totals["total_minor"] == expected_total == ledger_sum,
         "donation_count_exact": totals["donation_count"] == donations,
+        "match_exact": matched == (donations_sum if milestones_match else 0),
+        "milestones_reached": f"{milestones_reached} of 4" if milestones_match else None,
+        "tax_receipts_issued": tax_receipts_issued,
         "events_not_processed": failed,
         "reconcile": reconcile,
         "cpu_ms_per_donation": {name: round(seconds * 1000 / donations, 1) for name, seconds in cpu.items()},
@@ -175,6 +200,33 @@ def run(
     return figures
 
 
+TAX_RECEIPTS_ON = """
+from campaigns.models import TaxReceiptSettings
+TaxReceiptSettings.objects.update_or_create(pk=1, defaults=dict(
+    enabled=True, legal_name="Le Journal Indépendant SAS", address="12 rue des Imprimeurs\\n75011 Paris",
+    siren="123456789", signatory="Camille Martin, directrice de la publication", reduction_rate_percent=66))
+"""
+
+
+def _milestones_and_match(env: dict[str, str], campaign_id: int, donations_sum: int) -> None:
+    """A sponsor matching every gift of the run 1:1 and four milestones the run crosses, through
+    the services. The window opens before the events' `occurred_at` (a gift's confirmation date)."""
+    django_run(env, f"""
+from datetime import datetime, timedelta, timezone as tz
+from django.utils import timezone
+from campaigns.models import Campaign, Milestone
+from campaigns.services.campaigns import campaign_save, milestones_save
+campaign = Campaign.objects.get(pk={campaign_id})
+campaign.match_sponsor, campaign.match_ratio, campaign.match_cap_minor = "Fondation Lumière", 1, {donations_sum}
+campaign.match_starts_at = datetime(2026, 5, 1, tzinfo=tz.utc)
+campaign.match_ends_at = timezone.now() + timedelta(days=20)
+campaign_save(campaign=campaign)
+final = 2 * {donations_sum}
+milestones_save(campaign_id=campaign.pk, deleted=[], changed=[
+    Milestone(amount_minor=final * share // 4, label=f"Palier {{share}}") for share in (1, 2, 3, 4)])
+""")
+
+
 def cpu_probe_ms() -> float:
     """CPU time of a fixed pure-Python loop: on a shared VM whose speed drifts, this says how fast
     the machine was during a run (lower is faster), so runs can be compared."""
@@ -186,7 +238,9 @@ def cpu_probe_ms() -> float:
 
 
 def _exact(figures: dict) -> bool:
-    return figures["total_exact"] and figures["donation_count_exact"] and not figures["events_not_processed"]
+    return (figures["total_exact"] and figures["donation_count_exact"] and figures["match_exact"]
+            and not figures["events_not_processed"]
+            and figures["milestones_reached"] in (None, "4 of 4"))
 
 
 def main() -> int:
@@ -200,6 +254,10 @@ def main() -> int:
     parser.add_argument("--prefetch", type=int, default=None, help="override the worker's prefetch multiplier")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the run (a shared VM's speed drifts): the median round is reported")
+    parser.add_argument("--milestones-match", action="store_true",
+                        help="the campaign has a live 1:1 match on every gift and four milestones the run crosses")
+    parser.add_argument("--tax-receipts", action="store_true",
+                        help="French tax receipts enabled: each receipt e-mail tries to issue the gift's tax receipt")
     receipts = parser.add_mutually_exclusive_group()
     receipts.add_argument("--no-email", action="store_true",
                           help="donors without e-mail: no receipts at all (the money path alone)")
@@ -212,7 +270,7 @@ def main() -> int:
         for email in modes:
             figures = run(
                 args.donations, args.duplicates, args.senders, args.concurrency, email, args.pool, args.prefetch,
-                args.workers,
+                args.workers, args.milestones_match, args.tax_receipts,
             )
             rounds[email].append(figures)
             print(f"  round: {'with' if email else 'without'} receipts, "
@@ -220,7 +278,9 @@ def main() -> int:
                   f"exact {'yes' if _exact(figures) else 'NO'}, cpu ms/donation {figures['cpu_ms_per_donation']}, "
                   f"cpu probe ms {figures['cpu_probe_ms_before_after']}",
                   flush=True)
-    print(f"== webhooks end to end (PostgreSQL + Redis, gunicorn 2 sync workers, {args.workers} Celery worker(s)) ==")
+    print(f"== webhooks end to end (PostgreSQL + Redis, gunicorn 2 sync workers, {args.workers} Celery worker(s)"
+          f"{', milestones and a live match' if args.milestones_match else ''}"
+          f"{', tax receipts on' if args.tax_receipts else ''}) ==")
     ok = all(_exact(figures) for runs in rounds.values() for figures in runs)
     for email, runs in rounds.items():
         runs.sort(key=lambda figures: figures["end_to_end_donations_per_second"])
