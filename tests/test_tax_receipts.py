@@ -319,3 +319,13 @@ def test_an_erasure_blanks_the_donors_address_and_keeps_the_receipts_issued(org,
     assert (donation.donor_address, donation.donor_postal_code, donation.donor_city) == ("", "", "")
     receipt.refresh_from_db()
     assert receipt.donor_name == "Marie Curie" and receipt.cancelled_at is None  # a legal record, kept
+
+
+def test_a_receipt_email_for_a_gift_without_an_address_asks_nothing_of_the_database(
+        campaign, org, django_assert_num_queries):
+    """Most providers' gifts carry no postal address: their receipt e-mail neither locks the gift
+    nor takes a number (the receipts batch already read the settings)."""
+    donation = gift(campaign, 2500, address=False)
+    with django_assert_num_queries(0):
+        assert tax_receipts.tax_receipt_issue_quietly(donation=donation, enabled=True) is None
+    assert not TaxReceipt.objects.exists() and not TaxReceiptSequence.objects.exists()

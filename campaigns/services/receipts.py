@@ -103,12 +103,13 @@ def _send_claimed(ids: list[int], claimed_at) -> int:
     with its error, never retried), an address that cannot be an address is skipped; only a
     connection problem stops the batch (the unsent are released for a retry)."""
     donations = Donation.objects.filter(pk__in=ids).select_related("campaign").order_by("pk")
+    tax_on = receipts_enabled()  # read once a batch, not once a receipt
     sent = 0
     done: list[int] = []
     try:
         with get_connection() as connection:  # one SMTP session for the batch
             for donation in donations:
-                error = _send_one(connection, donation)
+                error = _send_one(connection, donation, tax_on=tax_on)
                 done.append(donation.pk)
                 if error:
                     Donation.objects.filter(pk=donation.pk).update(receipt_error=error[:500])
@@ -124,14 +125,14 @@ def _send_claimed(ids: list[int], claimed_at) -> int:
     return sent
 
 
-def _send_one(connection, donation: Donation) -> str:
+def _send_one(connection, donation: Donation, *, tax_on: bool) -> str:
     """'' when sent; the reason when this receipt alone cannot be sent (skipped or refused)."""
     try:
         validate_email(donation.donor_email)
     except ValidationError:
         return "skipped: not a valid e-mail address"
     try:
-        connection.send_messages([_receipt_message(donation)])
+        connection.send_messages([_receipt_message(donation, tax_on=tax_on)])
     except smtplib.SMTPRecipientsRefused as exc:
         # The server refused this address (550 and the like): smtplib has reset the session,
         # the next receipt goes through the same connection.
@@ -140,22 +141,22 @@ def _send_one(connection, donation: Donation) -> str:
     return ""
 
 
-def _tax_receipt_context(donation: Donation, locale: str) -> dict:
+def _tax_receipt_context(donation: Donation, locale: str, *, tax_on: bool) -> dict:
     """The tax receipt the e-mail links to (issued now for a one-off gift, when it can be), or
     the promise of the yearly summary for a monthly gift."""
-    if not receipts_enabled():
+    if not tax_on:
         return {}
-    receipt = tax_receipts.tax_receipt_issue_quietly(donation=donation)
+    receipt = tax_receipts.tax_receipt_issue_quietly(donation=donation, enabled=True)
     if receipt is not None:
         return {"tax_receipt": receipt, "tax_receipt_url": tax_receipts.tax_receipt_url(receipt=receipt, lang=locale)}
     return {"tax_receipt_yearly": donation.frequency == Donation.Frequency.MONTHLY}
 
 
-def _receipt_message(donation: Donation) -> EmailMessage:
+def _receipt_message(donation: Donation, *, tax_on: bool) -> EmailMessage:
     campaign = donation.campaign
     # The donor's language (the page they gave on); a gift from elsewhere (a webhook) has none.
     locale = donation.locale or campaign.locale
-    tax_context = _tax_receipt_context(donation, locale)
+    tax_context = _tax_receipt_context(donation, locale, tax_on=tax_on)
     with translation.override(locale):
         context = {
             **tax_context,

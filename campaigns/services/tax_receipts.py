@@ -180,10 +180,17 @@ def _gift_receipts_insert(donations: list, *, org: OrgSettings, run: TaxReceiptR
     return receipts
 
 
-def tax_receipt_issue_quietly(*, donation: Donation) -> TaxReceipt | None:
+def tax_receipt_issue_quietly(*, donation: Donation, enabled: bool | None = None) -> TaxReceipt | None:
     """For the receipt e-mail: the gift's receipt when it can have one, else None (never raises
-    for a gift that cannot: monthly, no address, receipts off)."""
-    if donation.frequency != Donation.Frequency.ONCE or not OrgSettings.current().enabled:
+    for a gift that cannot: monthly, no address, receipts off). `enabled`: the settings as the
+    caller already read them (the receipts batch reads them once)."""
+    if enabled is None:
+        enabled = OrgSettings.current().enabled
+    if donation.frequency != Donation.Frequency.ONCE or not enabled:
+        return None
+    if not donation.donor_name.strip() or not donor_address(donation):
+        # Most providers' gifts carry no postal address: refused without locking the gift (a
+        # receipt e-mail goes to a gift that was not erased, whose address does not come back).
         return None
     try:
         return tax_receipt_issue_for_gift(donation_id=donation.pk)
