@@ -1,5 +1,6 @@
-"""Stripe's subscription and billing-portal API, over real HTTP on 127.0.0.1: what *Mes dons* asks
-of Stripe, recorded request by request (method, path, form, idempotency key) for tests to assert."""
+"""Fakes of Stripe's API over real HTTP on 127.0.0.1, the library pointed at them by `stripe.api_base`:
+the subscription and billing-portal calls *Mes dons* makes (recorded request by request: method,
+path, form, idempotency key, for tests to assert), and the shared plumbing of such fakes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,43 @@ from urllib.parse import parse_qs
 import stripe
 
 
-class FakeStripeSubscriptions(BaseHTTPRequestHandler):
+class FakeStripeHandler(BaseHTTPRequestHandler):
+    """Form-encoded requests in, JSON out, like Stripe's API."""
+
+    def _form(self) -> dict[str, str]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+
+    def _answer(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def stripe_api_served_by(handler: type[BaseHTTPRequestHandler]) -> Iterator[None]:
+    """Serve `handler` on a free port and point the Stripe library at it for the block."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    previous = stripe.api_base
+    stripe.api_base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield
+    finally:
+        stripe.api_base = previous
+        server.shutdown()
+        server.server_close()
+
+
+class FakeStripeSubscriptions(FakeStripeHandler):
     requests: list[dict] = []
     # When set, every call answers this Stripe error (HTTP 400, never retried by the library).
     fail_with: str = ""
@@ -25,10 +62,7 @@ class FakeStripeSubscriptions(BaseHTTPRequestHandler):
     delay: float = 0.0
 
     def _record(self) -> dict:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode() if length else ""
-        form = {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
-        request = {"method": self.command, "path": self.path.split("?")[0], "form": form,
+        request = {"method": self.command, "path": self.path.split("?")[0], "form": self._form(),
                    "key": self.headers.get("Idempotency-Key", "")}
         FakeStripeSubscriptions.requests.append(request)
         return request
@@ -55,17 +89,6 @@ class FakeStripeSubscriptions(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_DELETE = _handle  # noqa: N815 (http.server's names)
 
-    def _answer(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
 
 def subscription_object(sub_id: str, *, status: str = "active") -> dict:
     return {
@@ -83,14 +106,5 @@ def fake_stripe_server() -> Iterator[type[FakeStripeSubscriptions]]:
     FakeStripeSubscriptions.requests, FakeStripeSubscriptions.fail_with = [], ""
     FakeStripeSubscriptions.delay, FakeStripeSubscriptions.remote = 0.0, {}
     FakeStripeSubscriptions.fail_methods = ("GET", "POST", "DELETE")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripeSubscriptions)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    previous = stripe.api_base
-    stripe.api_base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with stripe_api_served_by(FakeStripeSubscriptions):
         yield FakeStripeSubscriptions
-    finally:
-        stripe.api_base = previous
-        server.shutdown()
-        server.server_close()

@@ -4,15 +4,10 @@ and whatever order it arrives in."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 import pytest
-import stripe
 from django.utils import timezone
 
 from campaigns.models import AuditLog, Campaign, CampaignTotal, Donation, LedgerEntry, PaymentEvent
@@ -20,20 +15,20 @@ from campaigns.services import intake, ledger, pledges, refunds
 from campaigns.services.campaigns import campaign_upsert
 from campaigns.services.reconcile import campaign_reconcile
 from tests.factories import post_webhook, webhook_body
+from tests.stripe_fake import FakeStripeHandler, stripe_api_served_by
 from tests.test_stripe import WEBHOOK_SECRET, post_stripe, session_completed, stripe_event
 
 pytestmark = pytest.mark.django_db
 
 
-class FakeStripe(BaseHTTPRequestHandler):
+class FakeStripe(FakeStripeHandler):
     """Stripe's refunds endpoint, over real HTTP on 127.0.0.1: one refund per idempotency key."""
 
     refunds_by_key: dict[str, dict] = {}
     requests: list[dict] = []
 
     def do_POST(self):  # noqa: N802 (http.server's name)
-        length = int(self.headers.get("Content-Length") or 0)
-        form = {key: values[0] for key, values in parse_qs(self.rfile.read(length).decode()).items()}
+        form = self._form()
         key = self.headers.get("Idempotency-Key", "")
         FakeStripe.requests.append({"path": self.path, "form": form, "key": key,
                                     "auth": self.headers.get("Authorization", "")})
@@ -49,17 +44,6 @@ class FakeStripe(BaseHTTPRequestHandler):
             FakeStripe.refunds_by_key[key] = refund
         self._answer(200, refund)
 
-    def _answer(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def fake_stripe(settings) -> Iterator[type[FakeStripe]]:
@@ -67,17 +51,8 @@ def fake_stripe(settings) -> Iterator[type[FakeStripe]]:
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     settings.PAYMENT_PROVIDERS = ["stripe", "sandbox"]
     FakeStripe.refunds_by_key, FakeStripe.requests = {}, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStripe)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    previous = stripe.api_base
-    stripe.api_base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with stripe_api_served_by(FakeStripe):
         yield FakeStripe
-    finally:
-        stripe.api_base = previous
-        server.shutdown()
-        server.server_close()
 
 
 def _process_all() -> None:
