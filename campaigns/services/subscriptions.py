@@ -171,9 +171,11 @@ def subscription_sync_request(*, provider: str, subscription_id: str) -> None:
 
     No mark for a gift Jauge does not know yet (its first paid invoice creates it with the state of
     the day: there is nothing to bring in line) nor for a cancelled one (never read back). The task is
-    sent all the same: it costs nothing then, and keeps one path for every subscription event."""
-    Subscription.objects.filter(source=provider, external_id=subscription_id).exclude(
-        status=Subscription.Status.CANCELED).update(sync_requested_at=timezone.now())
+    sent all the same: it costs nothing then, and keeps one path for every subscription event.
+    Only a provider `subscription_sync` reads back is marked: another's mark would never clear."""
+    if provider == Donation.Source.STRIPE:
+        Subscription.objects.filter(source=provider, external_id=subscription_id).exclude(
+            status=Subscription.Status.CANCELED).update(sync_requested_at=timezone.now())
     queue.send("sync_subscription", provider, subscription_id)
 
 
