@@ -50,6 +50,7 @@ def sweep_unprocessed() -> None:
     intake.unprocessed_events_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
     statement_matching.pending_statement_lines_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
     tax_receipts.tax_receipt_runs_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
+    subscriptions.subscription_syncs_sweep(older_than_seconds=settings.SWEEP_AFTER_SECONDS)
 
 
 @shared_task(acks_late=True)

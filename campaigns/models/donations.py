@@ -47,12 +47,23 @@ class Subscription(models.Model):
     # Bumped by every change the donor makes: a form carries the version it was drawn from, so a
     # stale or double-submitted form is refused, and it names the change's idempotency key.
     version = models.PositiveIntegerField(default=1, editable=False)
+    # Set when the provider said the gift changed (a webhook), in the transaction that processes it;
+    # cleared by the sync that recorded the provider's answer. Still set a while later: the sync task
+    # was lost (broker down, worker killed) or the provider failed; the sweeper sends it again, at
+    # most once per SWEEP_AFTER_SECONDS (sync_swept_at).
+    sync_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_swept_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
     updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
 
     class Meta:
         verbose_name = _("don mensuel")
         verbose_name_plural = _("dons mensuels")
+        indexes = [
+            # The sweeper's query: the few gifts waiting for a sync, never the whole table.
+            models.Index(fields=["sync_requested_at"], name="subscription_sync_due",
+                         condition=Q(sync_requested_at__isnull=False)),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["source", "external_id"], name="subscription_identity"),
             models.CheckConstraint(

@@ -133,8 +133,9 @@ def _apply(event: PaymentEvent) -> str:
     if parsed.kind == IGNORED:
         return PaymentEvent.Status.PROCESSED
     if parsed.kind == SUBSCRIPTION_CHANGED:
-        # No money: a worker re-reads the monthly gift from the provider after this commit.
-        queue.send("sync_subscription", event.provider, parsed.extra["subscription"])
+        # No money: a worker re-reads the monthly gift from the provider after this commit; the
+        # request is recorded with the event's processing, for the sweeper if the task is lost.
+        subscriptions.subscription_sync_request(provider=event.provider, subscription_id=parsed.extra["subscription"])
         return PaymentEvent.Status.PROCESSED
     # Lock order: event (held by the caller) → campaign total → donation.
     total = ledger.total_lock_by_slug(slug=parsed.campaign_slug)

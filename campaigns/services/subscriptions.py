@@ -10,9 +10,13 @@ during the provider's call on purpose: it is this one donor's gift, nobody else 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from campaigns import queue
 from campaigns.models import AuditLog, Campaign, Donation, Subscription
 from campaigns.providers import stripe as stripe_provider
 from campaigns.services import audit
@@ -160,25 +164,83 @@ def subscription_portal_url(*, donor_key: str, subscription_id: int, return_url:
         raise SubscriptionChangeRefused("provider", str(exc)) from exc
 
 
+def subscription_sync_request(*, provider: str, subscription_id: str) -> None:
+    """A webhook said the gift changed at its provider: mark it due for a sync, in the caller's
+    transaction (the one that marks the event processed, so the two commit together), and send the
+    sync after the commit. If the task is lost, the mark stays and the sweeper sends it again.
+
+    No mark for a gift Jauge does not know yet (its first paid invoice creates it with the state of
+    the day: there is nothing to bring in line) nor for a cancelled one (never read back). The task is
+    sent all the same: it costs nothing then, and keeps one path for every subscription event.
+    Only a provider `subscription_sync` reads back is marked: another's mark would never clear."""
+    if provider == Donation.Source.STRIPE:
+        Subscription.objects.filter(source=provider, external_id=subscription_id).exclude(
+            status=Subscription.Status.CANCELED).update(sync_requested_at=timezone.now())
+    queue.send("sync_subscription", provider, subscription_id)
+
+
 def subscription_sync(*, provider: str, subscription_id: str) -> Subscription | None:
     """Bring a monthly gift in line with what its provider says now (a webhook said it changed:
     cancelled after failed payments, paused from Stripe's dashboard). Read under the row's lock,
     so it cannot interleave with a donor's change. None when Jauge does not know the gift (yet:
-    its first invoice creates it with the state of the day)."""
+    its first invoice creates it with the state of the day). Safe to run twice: the second run
+    finds the state already recorded and changes nothing.
+
+    The sync request (`sync_requested_at`) is cleared once the answer is recorded, only if it is
+    still the one this run saw. A webhook processed meanwhile waits for the row's lock, so its
+    request lands after this commit and is kept (its own sync follows)."""
     if provider != Donation.Source.STRIPE:
         return None
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().filter(
             source=provider, external_id=subscription_id).first()
-        if subscription is None or subscription.status == Subscription.Status.CANCELED:
-            return subscription  # a cancelled subscription never comes back at Stripe either
-        # SubscriptionUnavailable (Stripe down) propagates: nothing changed, the task retries.
-        status, amount_minor = stripe_provider.subscription_state(subscription_id=subscription_id)
-        amount_minor = amount_minor or subscription.amount_minor
-        if (status, amount_minor) != (subscription.status, subscription.amount_minor):
-            logger.info("monthly gift %s changed at the provider: %s %s -> %s %s", subscription,
-                        subscription.status, subscription.amount_minor, status, amount_minor)
-            subscription.status, subscription.amount_minor = status, amount_minor
-            subscription.version += 1  # a form drawn before is out of date
-            subscription.save(update_fields=["status", "amount_minor", "version", "updated_at"])
+        if subscription is None:
+            return None
+        requested_at = subscription.sync_requested_at
+        # A cancelled subscription never comes back at Stripe either: nothing to read.
+        if subscription.status != Subscription.Status.CANCELED:
+            _state_record(subscription)
+        if requested_at is not None:
+            Subscription.objects.filter(pk=subscription.pk, sync_requested_at=requested_at).update(
+                sync_requested_at=None, sync_swept_at=None)
+            subscription.sync_requested_at = subscription.sync_swept_at = None
     return subscription
+
+
+def _state_record(subscription: Subscription) -> None:
+    try:
+        status, amount_minor = stripe_provider.subscription_state(subscription_id=subscription.external_id)
+    except stripe_provider.SubscriptionUnavailable as exc:
+        # Nothing changed and the request stays: the task retries, then the sweeper.
+        logger.warning("monthly gift %s not read back from the provider (sync left due): %s", subscription, exc)
+        raise
+    amount_minor = amount_minor or subscription.amount_minor
+    if (status, amount_minor) != (subscription.status, subscription.amount_minor):
+        logger.info("monthly gift %s changed at the provider: %s %s -> %s %s", subscription,
+                    subscription.status, subscription.amount_minor, status, amount_minor)
+        subscription.status, subscription.amount_minor = status, amount_minor
+        subscription.version += 1  # a form drawn before is out of date
+        subscription.save(update_fields=["status", "amount_minor", "version", "updated_at"])
+
+
+def subscription_syncs_sweep(*, older_than_seconds: int) -> list[int]:
+    """Send again the syncs requested longer ago than `older_than_seconds` and still not done (the
+    task was lost, or the provider kept failing), at most once per `older_than_seconds` each: a copy
+    sent last time may still wait in the queue. A gift being synced right now (its row locked) is
+    left to that sync, which clears its request."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    with transaction.atomic():
+        due = list(
+            Subscription.objects.select_for_update(skip_locked=True)
+            .filter(sync_requested_at__lt=cutoff)
+            .filter(Q(sync_swept_at__isnull=True) | Q(sync_swept_at__lt=cutoff))
+            .order_by("sync_requested_at")
+            .values_list("pk", "source", "external_id")[:1000]
+        )
+        Subscription.objects.filter(pk__in=[pk for pk, _, _ in due]).update(sync_swept_at=now)
+        for _, source, external_id in due:
+            queue.send("sync_subscription", source, external_id)
+    if due:
+        logger.info("sweeper re-sent the sync of %d monthly gifts", len(due))
+    return [pk for pk, _, _ in due]
