@@ -6,14 +6,13 @@ concurrent gifts (real PostgreSQL)."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.test import Client
 from django.utils import timezone
@@ -24,6 +23,7 @@ from campaigns.services import intake, ledger, reconcile
 from campaigns.services.campaigns import campaign_save
 from tests.factories import post_webhook, webhook_body
 from tests.staff_world import staff_world
+from tests.threads import gifts_from_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -198,25 +198,7 @@ def test_concurrent_gifts_never_pass_the_cap(transactional_db, campaign):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
     _match(campaign, ratio=2, cap_minor=50_500)  # 60 gifts × 2 000 would be 120 000
-    errors: list[BaseException] = []
-    start = threading.Barrier(THREADS)
-
-    def run(thread: int) -> None:
-        try:
-            start.wait()
-            for gift in range(GIFTS_PER_THREAD):
-                ledger.donation_record(campaign=campaign, source="manual", external_id=f"t{thread}-{gift}",
-                                       amount_minor=1_000)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = gifts_from_threads(campaign, threads=THREADS, per_thread=GIFTS_PER_THREAD, amount_minor=1_000)
     assert not errors, errors
     total = _counter(campaign)
     matches = sorted(LedgerEntry.objects.filter(kind=LedgerEntry.Kind.MATCH).values_list("delta_minor", flat=True))

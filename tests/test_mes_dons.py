@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 import time
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.core import mail, signing
-from django.db import connections
 
 from campaigns.models import AuditLog, Donation, PaymentEvent, Subscription
 from campaigns.providers import stripe as stripe_provider
@@ -23,6 +21,7 @@ from campaigns.tasks import send_donor_link, sync_subscription
 from tests import factories
 from tests.stripe_fake import fake_stripe_server
 from tests.test_stripe import WEBHOOK_SECRET, post_stripe, stripe_event, total
+from tests.threads import all_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -307,23 +306,15 @@ def test_two_cancels_at_once_call_stripe_once(transactional_db, client, monthly,
     fake_stripe.delay = 0.3
     key = ledger.donor_key_for(email=EMAIL)
     outcomes: list[str] = []
-    start = threading.Barrier(2)
 
-    def cancel() -> None:
+    def cancel(_tab: int) -> None:
         try:
-            start.wait()
             subscriptions.subscription_change(donor_key=key, subscription_id=monthly.pk, action="cancel", version=1)
             outcomes.append("done")
         except subscriptions.SubscriptionChangeRefused as refused:
             outcomes.append(refused.reason)
-        finally:
-            connections.close_all()
 
-    threads = [threading.Thread(target=cancel) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert all_at_once(cancel, 2) == []
     assert sorted(outcomes) == ["canceled", "done"]
     assert [r["method"] for r in fake_stripe.requests] == ["DELETE"]
     assert AuditLog.objects.filter(action="monthly_cancel").count() == 1

@@ -3,12 +3,10 @@ recorded once when reached (even under concurrent gifts), and refused when typed
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.core import mail
 from django.core.cache import cache
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.test import Client
 from hypothesis import HealthCheck, given
@@ -23,6 +21,7 @@ from campaigns.services.campaigns import milestones_save
 from campaigns.services.milestones import milestone_emails_send
 from tests.factories import post_webhook, webhook_body
 from tests.staff_world import staff_world
+from tests.threads import gifts_from_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -310,26 +309,8 @@ def test_each_milestone_is_recorded_once_under_concurrent_gifts(transactional_db
             f"CREATE TRIGGER milestone_reach_log AFTER UPDATE OF reached_at ON {Milestone._meta.db_table} "
             "FOR EACH ROW WHEN (OLD.reached_at IS DISTINCT FROM NEW.reached_at) EXECUTE FUNCTION milestone_reach_log()"
         )
-    errors: list[BaseException] = []
-    start = threading.Barrier(THREADS)
-
-    def run(thread: int) -> None:
-        try:
-            start.wait()
-            for gift in range(GIFTS_PER_THREAD):
-                ledger.donation_record(campaign=campaign, source="manual", external_id=f"t{thread}-{gift}",
-                                       amount_minor=1_000)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        errors = gifts_from_threads(campaign, threads=THREADS, per_thread=GIFTS_PER_THREAD, amount_minor=1_000)
         assert not errors, errors
         assert CampaignTotal.objects.get(campaign=campaign).total_minor == 90_000
         with connection.cursor() as cursor:

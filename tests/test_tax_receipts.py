@@ -3,7 +3,6 @@ refunds that cancel and correct, refusals that issue nothing, the PDF, the donor
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -18,6 +17,7 @@ from campaigns.services.tax_receipts import TaxReceiptError
 from tests import factories
 from tests.staff_world import staff_world
 from tests.tax_receipt_helpers import assert_gapless, gift, local, numbers, org_enable, pdf_text
+from tests.threads import all_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -185,25 +185,12 @@ def test_concurrent_issuance_from_many_threads_stays_gapless(transactional_db, c
     donations = [gift(campaign, 1000 + i, at=local(2026)) for i in range(24)]
     # Every gift asked twice, from different threads, all at once.
     work = [d.pk for d in donations] * 2
-    errors: list[BaseException] = []
-    start = threading.Barrier(6)
 
-    def run(chunk: list[int]) -> None:
-        try:
-            start.wait()
-            for pk in chunk:
-                tax_receipts.tax_receipt_issue_for_gift(donation_id=pk)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def issue(thread: int) -> None:
+        for pk in work[thread::6]:
+            tax_receipts.tax_receipt_issue_for_gift(donation_id=pk)
 
-    threads = [threading.Thread(target=run, args=(work[i::6],)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert all_at_once(issue, 6) == []
     assert TaxReceipt.objects.count() == 24
     assert sorted(TaxReceipt.objects.values_list("donation_id", flat=True)) == sorted(d.pk for d in donations)
     assert numbers(2026) == list(range(1, 25))
