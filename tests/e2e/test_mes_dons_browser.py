@@ -14,23 +14,18 @@ from playwright.sync_api import expect
 from campaigns.models import AuditLog, Donation, Subscription
 from campaigns.services import pledges, receipts
 from tests import factories
+from tests import test_mes_dons as mes_dons_tests
 from tests.factories import ARTIFACTS
-from tests.stripe_fake import fake_stripe_server
 from tests.test_mes_dons import EMAIL, invoice_paid
-from tests.test_stripe import WEBHOOK_SECRET, post_stripe
+from tests.test_stripe import post_stripe
 
 pytestmark = [pytest.mark.postgres, pytest.mark.browser]
 
 NBSP = "\u00a0"
 
 
-@pytest.fixture
-def fake_stripe(settings):
-    settings.STRIPE_SECRET_KEY = "sk_test_jauge"
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    settings.PAYMENT_PROVIDERS = ["stripe", "sandbox"]
-    with fake_stripe_server() as server:
-        yield server
+# The Stripe settings and the fake subscriptions API of the Mes dons tests.
+fake_stripe = mes_dons_tests.fake_stripe
 
 
 @pytest.fixture
