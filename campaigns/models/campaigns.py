@@ -277,6 +277,10 @@ class Campaign(models.Model):
     def has_match(self) -> bool:
         return self.match_ratio is not None
 
+    def match_left(self, matched_minor: int) -> int:
+        """What is left of the sponsor's cap once `matched_minor` is used (0 without a match)."""
+        return max(0, self.match_cap_minor - matched_minor) if self.has_match else 0
+
     def match_window_contains(self, at: datetime) -> bool:
         """Whether a gift made at `at` is matched (the window's end excluded)."""
         return self.has_match and self.match_starts_at <= at < self.match_ends_at

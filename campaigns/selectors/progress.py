@@ -67,7 +67,7 @@ def _match(campaign: Campaign, total: CampaignTotal | None) -> dict[str, Any] | 
         "used_minor": used,
         "ends_at": timezone.localtime(campaign.match_ends_at).isoformat(),
         # Beyond the contract's four: what the banner says.
-        "remaining_minor": max(0, campaign.match_cap_minor - used),
+        "remaining_minor": campaign.match_left(used),
         "starts_at": timezone.localtime(campaign.match_starts_at).isoformat(),
         "sponsor": campaign.match_sponsor,
     }

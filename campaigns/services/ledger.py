@@ -169,13 +169,6 @@ def _match_post(*, total: CampaignTotal, donation: Donation, delta_minor: int, n
                        kind=LedgerEntry.Kind.MATCH, note=note)
 
 
-def match_remaining(*, campaign: Campaign, total: CampaignTotal) -> int:
-    """What is left of the sponsor's cap (0 without a match)."""
-    if not campaign.has_match:
-        return 0
-    return max(0, campaign.match_cap_minor - total.matched_minor)
-
-
 def _match_new(*, total: CampaignTotal, donation: Donation) -> LedgerEntry | None:
     """The match entry of a gift being confirmed (not saved), or None: outside the window, or the
     cap used up. Reads the campaign through the locked counter (a campaign edit bumps the counter,
@@ -183,7 +176,7 @@ def _match_new(*, total: CampaignTotal, donation: Donation) -> LedgerEntry | Non
     campaign = total.campaign
     if donation.matched_minor or not campaign.match_window_contains(donation.confirmed_at):
         return None
-    amount = min(donation.amount_minor * campaign.match_ratio, match_remaining(campaign=campaign, total=total))
+    amount = min(donation.amount_minor * campaign.match_ratio, campaign.match_left(total.matched_minor))
     if amount <= 0:
         return None
     return _match_post(total=total, donation=donation, delta_minor=amount)

@@ -45,3 +45,12 @@ def public_cache_headers(
         f"public, max-age={max_age}, s-maxage={max_age}, stale-while-revalidate={stale}"
     )
     return response
+
+
+def keep_private(response: HttpResponse) -> HttpResponse:
+    """A page whose URL is its key (a signed link: Mes dons, a tax receipt): never indexed, never
+    sent to another site as a Referer. (`no-referrer` would also make the browser send
+    `Origin: null` with the page's forms, which Django's CSRF check rightly refuses.)"""
+    response["Referrer-Policy"] = "same-origin"
+    response["X-Robots-Tag"] = "noindex"
+    return response

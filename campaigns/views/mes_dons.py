@@ -26,6 +26,7 @@ from campaigns.selectors import donor_gifts as gifts_selector
 from campaigns.services import donor_links, mes_dons, subscriptions, tax_receipts
 from campaigns.services.donor_links import DonorLinkError
 from campaigns.services.subscriptions import SubscriptionChangeRefused
+from campaigns.views.caching import keep_private
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +47,6 @@ def _lang(request: HttpRequest, donor_key: str = "") -> str:
     return "fr"
 
 
-def _private(response: HttpResponse) -> HttpResponse:
-    # The URL is the key to the page: never sent to another site as a Referer, never indexed.
-    # (`no-referrer` would also make the browser send `Origin: null` with the forms, which
-    # Django's CSRF check rightly refuses.)
-    response["Referrer-Policy"] = "same-origin"
-    response["X-Robots-Tag"] = "noindex"
-    return response
-
-
 def _link_refused(request: HttpRequest, reason: str) -> HttpResponse:
     lang = _lang(request)
     with translation.override(lang):
@@ -64,7 +56,7 @@ def _link_refused(request: HttpRequest, reason: str) -> HttpResponse:
         # htmx swaps no 4xx answer: a link that expired while the page was open reloads the page,
         # which then says so.
         response["HX-Refresh"] = "true"
-    return _private(response)
+    return keep_private(response)
 
 
 def _page(request: HttpRequest, token: str, donor_key: str, lang: str, *, notice: dict | None = None,
@@ -84,7 +76,7 @@ def _page(request: HttpRequest, token: str, donor_key: str, lang: str, *, notice
         "link_days": settings.DONOR_LINK_DAYS,
     }
     with translation.override(lang):
-        return _private(render(request, "campaigns/mes_dons.html", context, status=status))
+        return keep_private(render(request, "campaigns/mes_dons.html", context, status=status))
 
 
 @never_cache
@@ -168,7 +160,7 @@ def mes_dons_monthly(request: HttpRequest, token: str, pk: int) -> HttpResponse:
         if request.htmx and monthly is not None:
             # htmx swaps 2xx answers only: the outcome is shown inside the gift it is about.
             context = {"token": token, "lang": lang, "monthly": monthly, "notice": notice}
-            return _private(render(request, "campaigns/partials/_monthly_gift.html", context))
+            return keep_private(render(request, "campaigns/partials/_monthly_gift.html", context))
     return _page(request, token, donor_key, lang, notice=notice, status=status)
 
 
@@ -188,7 +180,7 @@ def mes_dons_card(request: HttpRequest, token: str, pk: int) -> HttpResponse:
         with translation.override(lang):
             notice = {"ok": False, "subscription_id": pk, "text": _refusal_text(refused, None, lang)}
         return _page(request, token, donor_key, lang, notice=notice, status=_REFUSED_STATUS.get(refused.reason, 409))
-    return _private(HttpResponseRedirect(url, status=303))
+    return keep_private(HttpResponseRedirect(url, status=303))
 
 
 @never_cache
@@ -208,4 +200,4 @@ def mes_dons_request(request: HttpRequest) -> HttpResponse:
         response = render(request, "campaigns/mes_dons_link.html", {"outcome": outcome, "lang": lang}, status=status)
     if status == 429:
         response["Retry-After"] = "3600"
-    return _private(response)
+    return keep_private(response)

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 from campaigns.selectors import tax_receipts as selectors
 from campaigns.services import tax_receipts
 from campaigns.services.tax_receipts import TaxReceiptLinkError
+from campaigns.views.caching import keep_private
 
 _STATUS = {"invalid": 400, "expired": 410, "cancelled": 410}
 LANGUAGES = ("fr", "en")
@@ -27,12 +28,6 @@ def pdf_response(receipt, *, attachment: bool) -> HttpResponse:
     return response
 
 
-def _private(response: HttpResponse) -> HttpResponse:
-    # The URL is the key to a receipt, and a refused link's page may link its replacement: never indexed.
-    response["X-Robots-Tag"] = "noindex"
-    return response
-
-
 @never_cache
 @require_safe
 def tax_receipt_download(request: HttpRequest, token: str) -> HttpResponse:
@@ -41,7 +36,7 @@ def tax_receipt_download(request: HttpRequest, token: str) -> HttpResponse:
     try:
         receipt = tax_receipts.tax_receipt_from_token(token=token)
         if receipt.cancelled_at is None:
-            return _private(pdf_response(receipt, attachment=False))
+            return keep_private(pdf_response(receipt, attachment=False))
         outcome = "cancelled"
         replacement = tax_receipts.receipt_in_force(receipt)
         if replacement is not None:
@@ -49,6 +44,6 @@ def tax_receipt_download(request: HttpRequest, token: str) -> HttpResponse:
     except TaxReceiptLinkError as exc:
         receipt, outcome = None, exc.reason
     with translation.override(lang):
-        return _private(render(request, "tax_receipts/link_error.html",
+        return keep_private(render(request, "tax_receipts/link_error.html",
                                {"outcome": outcome, "receipt": receipt, "replacement_url": replacement_url,
                                 "lang": lang}, status=_STATUS[outcome]))
