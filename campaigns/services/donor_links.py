@@ -29,7 +29,15 @@ def donor_link_token(*, donor_key: str) -> str:
     return signing.TimestampSigner(salt=_SALT).sign(donor_key)
 
 
+def names_an_address(donor_key: str) -> bool:
+    """Only a donor known by an e-mail address has gifts to gather (`d:` keys are one gift each)."""
+    return donor_key.startswith("e:")
+
+
 def donor_link_url(*, donor_key: str) -> str:
+    """The donor's *Mes dons* link; '' for a donor known by no address (nothing to gather)."""
+    if not names_an_address(donor_key):
+        return ""
     return f"{settings.PUBLIC_URL}{reverse('mes-dons', kwargs={'token': donor_link_token(donor_key=donor_key)})}"
 
 
@@ -41,7 +49,6 @@ def donor_key_from_token(*, token: str) -> str:
         raise DonorLinkError("expired") from None
     except signing.BadSignature:
         raise DonorLinkError("invalid") from None
-    if not donor_key.startswith("e:"):
-        # Only a donor known by an e-mail address has gifts to gather (d: keys are one gift each).
+    if not names_an_address(donor_key):
         raise DonorLinkError("invalid")
     return donor_key

@@ -20,7 +20,6 @@ from campaigns.services import donor_links, ledger
 
 logger = logging.getLogger(__name__)
 
-LANGUAGES = ("fr", "en")
 
 
 def donor_link_request(*, email: str, locale: str) -> None:
@@ -28,7 +27,9 @@ def donor_link_request(*, email: str, locale: str) -> None:
     email = (email or "").strip()
     if not email:
         return
-    queue.send("send_donor_link", ledger.donor_key_for(email=email), locale if locale in LANGUAGES else "fr")
+    if locale not in dict(settings.LANGUAGES):
+        locale = settings.LANGUAGE_CODE
+    queue.send("send_donor_link", ledger.donor_key_for(email=email), locale)
 
 
 def donor_link_send(*, donor_key: str, locale: str) -> bool:
@@ -37,7 +38,7 @@ def donor_link_send(*, donor_key: str, locale: str) -> bool:
         Donation.objects.filter(donor_key=donor_key).exclude(donor_email="")
         .order_by("-created_at").values_list("donor_email", flat=True).first()
     )
-    if not donor_key.startswith("e:") or not donor_email:
+    if not donor_links.names_an_address(donor_key) or not donor_email:
         return False
     with translation.override(locale):
         context = {"url": donor_links.donor_link_url(donor_key=donor_key), "days": settings.DONOR_LINK_DAYS}

@@ -167,8 +167,7 @@ def _receipt_message(donation: Donation, *, tax_on: bool) -> EmailMessage:
             "monthly": donation.frequency == Donation.Frequency.MONTHLY,
             "page_url": f"{settings.PUBLIC_URL}/c/{campaign.slug}/",
             # *Mes dons*: every gift of this address, and its monthly gifts to manage.
-            "gifts_url": donor_links.donor_link_url(donor_key=donation.donor_key)
-            if donation.donor_key.startswith("e:") else "",
+            "gifts_url": donor_links.donor_link_url(donor_key=donation.donor_key),
         }
         subject = render_to_string("emails/receipt_subject.txt", context).strip()
         body = render_to_string("emails/receipt.txt", context)

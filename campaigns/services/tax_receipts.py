@@ -517,8 +517,7 @@ def _deliver_one(connection_, receipt: TaxReceipt) -> str:
         context = {"receipt": receipt, "url": tax_receipt_url(receipt=receipt, lang=lang),
                    "yearly": receipt.kind == TaxReceipt.Kind.YEARLY,
                    # *Mes dons*: every receipt e-mail carries the donor's page.
-                   "gifts_url": donor_links.donor_link_url(donor_key=receipt.donor_key)
-                   if receipt.donor_key.startswith("e:") else ""}
+                   "gifts_url": donor_links.donor_link_url(donor_key=receipt.donor_key)}
         subject = render_to_string("emails/tax_receipt_subject.txt", context).strip()
         body = render_to_string("emails/tax_receipt.txt", context)
     try:

@@ -40,15 +40,14 @@ from campaigns.selectors.donations import campaign_donor_wall, campaign_monthly_
 from campaigns.services import pledges
 from campaigns.services.pledge_verification import PledgeLimitReached
 from campaigns.templatetags.jauge import progress_context
+from campaigns.views.language import asked_language
 
 logger = logging.getLogger(__name__)
-LANGUAGES = {code for code, _name in settings.LANGUAGES}
 
 
 def reader_language(request: HttpRequest, campaign: Campaign) -> str:
     """The campaign's language unless the reader asked for the other one (?lang=en)."""
-    lang = request.GET.get("lang") or request.POST.get("lang") or ""
-    return lang if lang in LANGUAGES else campaign.locale
+    return asked_language(request) or campaign.locale
 
 
 def _with_lang(url: str, lang: str, campaign: Campaign) -> str:

@@ -38,11 +38,11 @@ from campaigns.templatetags.jauge import (
     progress_state,
 )
 from campaigns.views.caching import BodyMemo, etag_matches, public_cache_headers
+from campaigns.views.language import LANGUAGES
 
 # `thanks`: what a reader who has just given sees instead of the ask (the loader asks for it
 # while the thank-you marker is in the publication's localStorage); cached like the others.
 VARIANTS = ("banner", "bar", "compact", "thanks")
-LANGUAGES = tuple(code for code, _ in settings.LANGUAGES)
 # Polling when there is nothing to show (`current` between campaigns, a draft): slow, so a
 # campaign that starts appears within a minute without costing much.
 IDLE_POLL_SECONDS = 60

@@ -27,24 +27,24 @@ from campaigns.services import donor_links, mes_dons, subscriptions, tax_receipt
 from campaigns.services.donor_links import DonorLinkError
 from campaigns.services.subscriptions import SubscriptionChangeRefused
 from campaigns.views.caching import keep_private
+from campaigns.views.language import asked_language
 
 logger = logging.getLogger(__name__)
 
-LANGUAGES = ("fr", "en")
 # A refused link: tampered is a bad request, an old one is gone.
 _LINK_STATUS = {"invalid": 400, "expired": 410}
 _REFUSED_STATUS = {"unknown": 404, "amount": 400, "provider": 502, "unsupported": 409}
 
 
 def _lang(request: HttpRequest, donor_key: str = "") -> str:
-    lang = request.GET.get("lang") or request.POST.get("lang") or ""
-    if lang in LANGUAGES:
+    lang = asked_language(request)
+    if lang:
         return lang
     latest = Donation.objects.filter(donor_key=donor_key).select_related("campaign").order_by("-created_at").first() \
         if donor_key else None
     if latest is not None:
-        return (latest.locale or latest.campaign.locale or "fr")[:2]
-    return "fr"
+        return (latest.locale or latest.campaign.locale or settings.LANGUAGE_CODE)[:2]
+    return settings.LANGUAGE_CODE
 
 
 def _link_refused(request: HttpRequest, reason: str) -> HttpResponse:

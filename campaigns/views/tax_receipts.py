@@ -6,6 +6,7 @@ with a link to the receipt that replaced it. The service checks the link; this v
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
@@ -16,9 +17,9 @@ from campaigns.selectors import tax_receipts as selectors
 from campaigns.services import tax_receipts
 from campaigns.services.tax_receipts import TaxReceiptLinkError
 from campaigns.views.caching import keep_private
+from campaigns.views.language import asked_language
 
 _STATUS = {"invalid": 400, "expired": 410, "cancelled": 410}
-LANGUAGES = ("fr", "en")
 
 
 def pdf_response(receipt, *, attachment: bool) -> HttpResponse:
@@ -31,7 +32,7 @@ def pdf_response(receipt, *, attachment: bool) -> HttpResponse:
 @never_cache
 @require_safe
 def tax_receipt_download(request: HttpRequest, token: str) -> HttpResponse:
-    lang = request.GET.get("lang") if request.GET.get("lang") in LANGUAGES else "fr"
+    lang = asked_language(request) or settings.LANGUAGE_CODE
     replacement_url = ""
     try:
         receipt = tax_receipts.tax_receipt_from_token(token=token)
